@@ -1,0 +1,175 @@
+//! Step 4: the program's environment. Built from the policy's `env`, minus the preload's own
+//! variables and its own `LD_PRELOAD` entry; removed strings are zeroed in place so that
+//! `/proc/PID/environ` does not show them either.
+
+use std::ffi::CString;
+
+use crate::error::{Error, Result, Step};
+use crate::log::debug;
+use crate::policy::EnvPolicy;
+use crate::sys;
+
+/// Variables the preload reads; the program never sees them.
+pub const OWN_VARS: &[&str] = &["SELFBOX_POLICY", "POLICY", "SELFBOX_LOG", "SELFBOX_STATUS_FD"];
+
+/// How to recognise this library in `LD_PRELOAD`.
+#[derive(Clone, Debug, Default)]
+pub struct LibId {
+    /// The path the loader reports for this object.
+    pub path: String,
+    /// Device and inode of that file.
+    pub file: Option<(u64, u64)>,
+}
+
+impl LibId {
+    pub fn from_path(path: &str) -> LibId {
+        use std::os::unix::fs::MetadataExt;
+        let file = std::fs::metadata(path).ok().map(|m| (m.dev(), m.ino()));
+        LibId { path: path.to_owned(), file }
+    }
+
+    fn matches(&self, entry: &str) -> bool {
+        use std::os::unix::fs::MetadataExt;
+        if entry == self.path {
+            return true;
+        }
+        if !entry.contains('/') {
+            return self.path.rsplit('/').next() == Some(entry);
+        }
+        match (std::fs::metadata(entry), self.file) {
+            (Ok(m), Some((dev, ino))) => m.dev() == dev && m.ino() == ino,
+            _ => false,
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum Decision {
+    Keep,
+    Drop,
+    /// Keep with a shorter value (LD_PRELOAD without this library).
+    Rewrite(Vec<u8>),
+}
+
+fn split(entry: &[u8]) -> (&[u8], &[u8]) {
+    match entry.iter().position(|&b| b == b'=') {
+        Some(i) => (&entry[..i], &entry[i + 1..]),
+        None => (entry, b""),
+    }
+}
+
+/// Decides each existing entry, and lists the entries to add (`env.set`).
+pub fn plan(entries: &[&[u8]], policy: &EnvPolicy, lib: &LibId) -> (Vec<Decision>, Vec<Vec<u8>>) {
+    let listed = |list: &[String], name: &[u8]| list.iter().any(|k| k.as_bytes() == name);
+    let decisions = entries
+        .iter()
+        .map(|e| {
+            let (name, value) = split(e);
+            let dropped = (policy.clear && !listed(&policy.keep, name))
+                || listed(&policy.unset, name)
+                || policy.set.iter().any(|(k, _)| k.as_bytes() == name)
+                || OWN_VARS.iter().any(|v| v.as_bytes() == name);
+            if dropped {
+                return Decision::Drop;
+            }
+            if name == b"LD_PRELOAD" {
+                let v = String::from_utf8_lossy(value);
+                let rest: Vec<&str> = v
+                    .split([':', ' '])
+                    .filter(|s| !s.is_empty() && !lib.matches(s))
+                    .collect();
+                return if rest.is_empty() {
+                    Decision::Drop
+                } else {
+                    Decision::Rewrite(format!("LD_PRELOAD={}", rest.join(":")).into_bytes())
+                };
+            }
+            Decision::Keep
+        })
+        .collect();
+    let added = policy.set.iter().map(|(k, v)| format!("{k}={v}").into_bytes()).collect();
+    (decisions, added)
+}
+
+/// Rewrites `environ` for `main` and wipes what was removed from the original block.
+pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
+    let entries = sys::environ_entries();
+    let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes()).collect();
+    let (decisions, added) = plan(&bytes, policy, lib);
+    let mut out: Vec<CString> = Vec::with_capacity(entries.len() + added.len());
+    let mut removed = 0;
+    let to_c = |b: Vec<u8>| {
+        CString::new(b).map_err(|_| Error::refused(Step::Env, "an environment value contains a NUL byte", "fix env.set"))
+    };
+    for (entry, d) in entries.iter().zip(decisions) {
+        match d {
+            Decision::Keep => out.push(to_c(entry.bytes().to_vec())?),
+            Decision::Rewrite(new) => {
+                entry.rewrite(&new);
+                out.push(to_c(new)?);
+            }
+            Decision::Drop => {
+                entry.rewrite(b"");
+                removed += 1;
+            }
+        }
+    }
+    for a in added {
+        out.push(to_c(a)?);
+    }
+    debug!("env", "{} variables for the program, {} removed, {} set", out.len(), removed, policy.set.len());
+    sys::install_environ(out);
+    Ok(())
+}
+
+/// A variable of the caller's environment, read without `getenv` (the program may
+/// interpose it and not be ready yet).
+pub fn caller_var(name: &str) -> Option<Vec<u8>> {
+    sys::environ_entries().iter().find_map(|e| {
+        let (n, v) = split(e.bytes());
+        (n == name.as_bytes()).then(|| v.to_vec())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn lib() -> LibId {
+        LibId { path: "/opt/selfbox/libselfbox.so".into(), file: None }
+    }
+
+    #[test]
+    fn removes_own_variables_and_own_preload_entry() {
+        let env: Vec<&[u8]> = vec![
+            b"PATH=/usr/bin",
+            b"SELFBOX_POLICY=/p.json",
+            b"POLICY=/p.json",
+            b"SELFBOX_LOG=debug",
+            b"LD_PRELOAD=/opt/selfbox/libselfbox.so /usr/lib/libother.so",
+        ];
+        let (d, added) = plan(&env, &EnvPolicy::default(), &lib());
+        assert_eq!(d[0], Decision::Keep);
+        assert_eq!(d[1], Decision::Drop);
+        assert_eq!(d[2], Decision::Drop);
+        assert_eq!(d[3], Decision::Drop);
+        assert_eq!(d[4], Decision::Rewrite(b"LD_PRELOAD=/usr/lib/libother.so".to_vec()));
+        assert!(added.is_empty());
+        let (d, _) = plan(&[b"LD_PRELOAD=libselfbox.so"], &EnvPolicy::default(), &lib());
+        assert_eq!(d[0], Decision::Drop);
+    }
+
+    #[test]
+    fn clear_keep_set_unset() {
+        let policy = EnvPolicy {
+            clear: true,
+            keep: vec!["PATH".into(), "TERM".into()],
+            set: vec![("HOME".into(), "/home/user".into())],
+            unset: vec!["TERM".into()],
+        };
+        let env: Vec<&[u8]> = vec![b"PATH=/bin", b"TERM=xterm", b"HOME=/root", b"SECRET=x"];
+        let (d, added) = plan(&env, &policy, &lib());
+        assert_eq!(d, vec![Decision::Keep, Decision::Drop, Decision::Drop, Decision::Drop]);
+        assert_eq!(added, vec![b"HOME=/home/user".to_vec()]);
+    }
+}

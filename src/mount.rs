@@ -1,0 +1,497 @@
+//! Step 8: the filesystem. A pure plan is made from the policy while nothing has changed
+//! (every user error is found there, and unit tests check it without privileges); the apply
+//! functions below it are thin.
+
+use std::ffi::CString;
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::Path;
+
+use nix::fcntl::{OFlag, open};
+use nix::mount::{MntFlags, MsFlags, mount, umount2};
+use nix::sys::stat::Mode;
+
+use crate::error::{Context, Error, Result, Step};
+use crate::log::debug;
+use crate::policy::{HostPath, Mount, MountKind, Policy, PolicyError, Root};
+use crate::sys;
+
+/// Where the host's tree is reachable between the pivot and its detachment.
+const OLD_ROOT: &str = "/.oldroot";
+/// The directory the new root tmpfs is mounted on before the pivot.
+const STAGING: &str = "/tmp";
+
+/// Device nodes of the minimal `/dev`, bound from the host (mknod is refused in a user namespace).
+const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
+const DEV_LINKS: &[(&str, &str)] = &[
+    ("fd", "/proc/self/fd"),
+    ("stdin", "/proc/self/fd/0"),
+    ("stdout", "/proc/self/fd/1"),
+    ("stderr", "/proc/self/fd/2"),
+    ("ptmx", "pts/ptmx"),
+];
+/// Parts of a fresh procfs that must not be writable from the sandbox (they reach global state).
+const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Op {
+    /// Creates the missing directories of a path inside a sandbox-owned filesystem.
+    MkdirAll(String),
+    /// Creates an empty file to bind a file onto.
+    Touch(String),
+    Bind { src: String, dst: String },
+    Tmpfs { dst: String, size: Option<u64>, mode: Option<u32> },
+    Dev { dst: String },
+    Symlink { link: String, dst: String },
+    Dir { dst: String, mode: u32 },
+    File { dst: String, content: String, mode: u32 },
+}
+
+/// A read-only flag to set (or clear) once every mount is in place.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Attr {
+    pub path: String,
+    pub readonly: bool,
+    pub recursive: bool,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Plan {
+    pub root: Root,
+    pub ops: Vec<Op>,
+    pub attrs: Vec<Attr>,
+    /// Mounted by PID 1 of the new PID namespace.
+    pub procs: Vec<String>,
+}
+
+/// The host facts the plan needs, behind a trait so unit tests can describe a host.
+pub trait HostFs {
+    /// `Some(true)` for a directory, `Some(false)` for anything else, `None` if missing.
+    fn kind(&self, path: &str) -> Option<bool>;
+}
+
+pub struct RealHost;
+
+impl HostFs for RealHost {
+    fn kind(&self, path: &str) -> Option<bool> {
+        std::fs::metadata(path).ok().map(|m| m.is_dir())
+    }
+}
+
+/// What a path of the sandbox lies on, judged from the mounts planned before it.
+enum Backing<'a> {
+    /// A filesystem selfbox made (root tmpfs, tmpfs, dev): paths may be created.
+    Owned,
+    /// A bind of a host directory: the path exists on the host at this place, or not at all.
+    Host(String),
+    /// A plan symlink or a proc mount: nothing may be placed through it.
+    Blocked(&'a str),
+}
+
+fn is_under(path: &str, dir: &str) -> bool {
+    dir == "/" || path == dir || (path.starts_with(dir) && path.as_bytes().get(dir.len()) == Some(&b'/'))
+}
+
+fn rel<'p>(path: &'p str, dir: &str) -> &'p str {
+    if dir == "/" { path } else { &path[dir.len()..] }
+}
+
+struct Planned<'a> {
+    target: &'a str,
+    kind: &'a MountKind,
+}
+
+fn backing<'a>(path: &str, root: Root, before: &[Planned<'a>]) -> Backing<'a> {
+    // The latest planned mount that covers the path decides (later mounts stack on earlier ones).
+    for p in before.iter().rev() {
+        if !is_under(path, p.target) {
+            continue;
+        }
+        return match p.kind {
+            MountKind::Bind { host: Some(HostPath { symlink: None, path: src, .. }), .. } => {
+                Backing::Host(format!("{}{}", src.trim_end_matches('/'), rel(path, p.target)))
+            }
+            MountKind::Bind { .. } | MountKind::Symlink { .. } | MountKind::Proc => Backing::Blocked(p.target),
+            MountKind::Tmpfs { .. } | MountKind::Dev => Backing::Owned,
+            MountKind::Dir { .. } | MountKind::File { .. } => continue,
+        };
+    }
+    match root {
+        Root::Tmpfs => Backing::Owned,
+        Root::Host => Backing::Host(path.to_owned()),
+    }
+}
+
+fn parent(path: &str) -> &str {
+    match path.rfind('/') {
+        Some(0) | None => "/",
+        Some(i) => &path[..i],
+    }
+}
+
+/// Makes the mount plan, or the user error that stops it.
+pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, PolicyError> {
+    let mut plan = Plan { root: policy.root, ops: Vec::new(), attrs: Vec::new(), procs: Vec::new() };
+    let mut before: Vec<Planned> = Vec::new();
+    // Targets made read-only so far, to know when a writable mount below one must clear it.
+    let mut readonly: Vec<&str> = Vec::new();
+    for m in &policy.mounts {
+        let t = m.target.as_str();
+        // The mountpoint itself (or, for created entries, their parent) must be reachable.
+        let creates_itself = matches!(m.kind, MountKind::Symlink { .. } | MountKind::Dir { .. } | MountKind::File { .. })
+            || matches!(&m.kind, MountKind::Bind { host: Some(h), .. } if h.symlink.is_some());
+        let point = if creates_itself { parent(t) } else { t };
+        match backing(point, policy.root, &before) {
+            Backing::Blocked(by) => {
+                return Err(m.error(format!("target {t} lies under {by}, which is a symlink or proc mount of this policy")));
+            }
+            Backing::Host(_) if creates_itself => {
+                return Err(m.error(format!(
+                    "a {} at {t} would be created on the host: its parent is {}; place it under a tmpfs",
+                    m.kind.name(),
+                    host_desc(policy.root, point, &before)
+                )));
+            }
+            Backing::Host(hp) => {
+                let want_dir = match &m.kind {
+                    MountKind::Bind { host: Some(h), .. } => h.is_dir,
+                    _ => true,
+                };
+                match host.kind(&hp) {
+                    Some(d) if d == want_dir => {}
+                    Some(_) => {
+                        return Err(m.error(format!(
+                            "mountpoint {t} is a {} on the host ({hp}) but the mount needs a {}",
+                            if want_dir { "file" } else { "directory" },
+                            if want_dir { "directory" } else { "file" }
+                        )));
+                    }
+                    None => {
+                        return Err(m.error(format!(
+                            "mountpoint {t} does not exist in {} (selfbox never creates files on the host); \
+                             create it there, or mount a tmpfs on a parent first",
+                            host_desc(policy.root, point, &before)
+                        )));
+                    }
+                }
+            }
+            Backing::Owned => {
+                if creates_itself {
+                    if parent(t) != "/" {
+                        plan.ops.push(Op::MkdirAll(parent(t).to_owned()));
+                    }
+                } else {
+                    match &m.kind {
+                        MountKind::Bind { host: Some(h), .. } if !h.is_dir => {
+                            if parent(t) != "/" {
+                                plan.ops.push(Op::MkdirAll(parent(t).to_owned()));
+                            }
+                            plan.ops.push(Op::Touch(t.to_owned()));
+                        }
+                        _ => plan.ops.push(Op::MkdirAll(t.to_owned())),
+                    }
+                }
+            }
+        }
+        let under_readonly = readonly.iter().any(|r| is_under(t, r) && *r != t);
+        match &m.kind {
+            MountKind::Bind { host: Some(h), readonly: ro, .. } => {
+                if let Some(link) = &h.symlink {
+                    plan.ops.push(Op::Symlink { link: link.clone(), dst: t.to_owned() });
+                } else {
+                    plan.ops.push(Op::Bind { src: h.path.clone(), dst: t.to_owned() });
+                    if *ro {
+                        plan.attrs.push(Attr { path: t.to_owned(), readonly: true, recursive: true });
+                        readonly.push(t);
+                    } else if under_readonly {
+                        plan.attrs.push(Attr { path: t.to_owned(), readonly: false, recursive: false });
+                    }
+                }
+            }
+            MountKind::Bind { host: None, .. } => continue,
+            MountKind::Symlink { link } => plan.ops.push(Op::Symlink { link: link.clone(), dst: t.to_owned() }),
+            MountKind::Tmpfs { size, mode } => {
+                plan.ops.push(Op::Tmpfs { dst: t.to_owned(), size: *size, mode: *mode });
+                if under_readonly {
+                    plan.attrs.push(Attr { path: t.to_owned(), readonly: false, recursive: false });
+                }
+            }
+            MountKind::Dev => {
+                plan.ops.push(Op::Dev { dst: t.to_owned() });
+                // The /dev tmpfs itself is read-only once filled; pts and shm below stay writable.
+                plan.attrs.push(Attr { path: t.to_owned(), readonly: true, recursive: false });
+            }
+            MountKind::Proc => plan.procs.push(t.to_owned()),
+            MountKind::Dir { mode } => plan.ops.push(Op::Dir { dst: t.to_owned(), mode: *mode }),
+            MountKind::File { content, mode } => plan.ops.push(Op::File {
+                dst: t.to_owned(),
+                content: content.clone(),
+                mode: *mode,
+            }),
+        }
+        before.push(Planned { target: t, kind: &m.kind });
+    }
+    dedup_mkdirs(&mut plan.ops);
+    Ok(plan)
+}
+
+fn host_desc(root: Root, point: &str, before: &[Planned]) -> String {
+    for p in before.iter().rev() {
+        if is_under(point, p.target) {
+            if let MountKind::Bind { host: Some(h), .. } = p.kind {
+                return format!("the bind mount {} (from {})", p.target, h.path);
+            }
+        }
+    }
+    match root {
+        Root::Host => "the host's tree (\"root\": \"host\")".into(),
+        Root::Tmpfs => "the sandbox root".into(),
+    }
+}
+
+/// Drops a `MkdirAll` whose path an earlier one already made.
+fn dedup_mkdirs(ops: &mut Vec<Op>) {
+    let mut made: Vec<String> = Vec::new();
+    ops.retain(|op| match op {
+        Op::MkdirAll(p) => {
+            if made.iter().any(|m| is_under(m, p)) {
+                false
+            } else {
+                made.push(p.clone());
+                true
+            }
+        }
+        _ => true,
+    });
+}
+
+// ---- apply ----
+
+fn c(path: &str) -> CString {
+    CString::new(path).expect("policy paths hold no NUL byte")
+}
+
+fn err(call: String, e: nix::errno::Errno) -> Error {
+    Error::call(Step::Mount, call, e)
+}
+
+/// Makes `/` private, builds the new root (or keeps the host's) and applies every planned mount,
+/// then the read-only flags. The old root stays reachable until PID 1 has mounted `/proc`.
+pub fn build(plan: &Plan) -> Result<()> {
+    // Every later mount must stay inside this namespace (mount_namespaces(7)).
+    mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
+        .map_err(|e| err("mount(/, MS_REC|MS_PRIVATE)".into(), e))?;
+    let old = match plan.root {
+        Root::Host => "",
+        Root::Tmpfs => {
+            mount(
+                Some("selfbox"),
+                STAGING,
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some("mode=0755"),
+            )
+            .map_err(|e| err(format!("mount(tmpfs, {STAGING})"), e))?;
+            let put_old = format!("{STAGING}{OLD_ROOT}");
+            nix::unistd::mkdir(put_old.as_str(), Mode::from_bits_truncate(0o700))
+                .map_err(|e| err(format!("mkdir({put_old})"), e))?;
+            nix::unistd::pivot_root(STAGING, put_old.as_str())
+                .map_err(|e| err(format!("pivot_root({STAGING}, {put_old})"), e))?;
+            // A cwd left on the old tree would reach the host through ".." (pivot_root(2)).
+            nix::unistd::chdir("/").map_err(|e| err("chdir(/)".into(), e))?;
+            OLD_ROOT
+        }
+    };
+    for op in &plan.ops {
+        apply(op, old)?;
+    }
+    for a in &plan.attrs {
+        let (set, clear) = if a.readonly { (sys::MOUNT_ATTR_RDONLY, 0) } else { (0, sys::MOUNT_ATTR_RDONLY) };
+        sys::mount_setattr(&c(&a.path), a.recursive, set, clear).map_err(|e| {
+            let what = if a.readonly { "MOUNT_ATTR_RDONLY" } else { "clear MOUNT_ATTR_RDONLY" };
+            let call = format!("mount_setattr({}, {what}{})", a.path, if a.recursive { ", AT_RECURSIVE" } else { "" });
+            let e2 = err(call, e);
+            match e {
+                nix::errno::Errno::ENOSYS => e2.hint("read-only binds need Linux 5.12 or later (mount_setattr)"),
+                nix::errno::Errno::EPERM if !a.readonly => e2.hint("the source is read-only on the host and that flag is locked"),
+                _ => e2,
+            }
+        })?;
+    }
+    debug!("mount", "{} operations, {} read-only settings", plan.ops.len(), plan.attrs.len());
+    Ok(())
+}
+
+fn mkdir_all(path: &str) -> Result<()> {
+    std::fs::create_dir_all(path).at(Step::Mount, || format!("mkdir({path})"))
+}
+
+fn bind(src: &str, dst: &str) -> Result<()> {
+    mount(Some(src), dst, None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>).map_err(|e| {
+        let e2 = err(format!("bind {src} -> {dst}"), e);
+        match e {
+            nix::errno::Errno::ENOENT => e2.hint("source or mountpoint vanished since the policy was read"),
+            nix::errno::Errno::EACCES => e2.hint("the sandbox user cannot reach the source"),
+            _ => e2,
+        }
+    })
+}
+
+fn apply(op: &Op, old: &str) -> Result<()> {
+    match op {
+        Op::MkdirAll(p) => mkdir_all(p),
+        Op::Touch(p) => {
+            std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(false)
+                .open(p)
+                .at(Step::Mount, || format!("create({p})"))?;
+            Ok(())
+        }
+        Op::Bind { src, dst } => bind(&format!("{old}{src}"), dst),
+        Op::Tmpfs { dst, size, mode } => {
+            let mut opts = String::new();
+            if let Some(s) = size {
+                opts.push_str(&format!("size={s}"));
+            }
+            let mode = mode.unwrap_or(0o1777);
+            if !opts.is_empty() {
+                opts.push(',');
+            }
+            opts.push_str(&format!("mode={mode:o}"));
+            mount(Some("tmpfs"), dst.as_str(), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str()))
+                .map_err(|e| err(format!("mount(tmpfs, {dst}, {opts})"), e))
+        }
+        Op::Dev { dst } => dev(dst, old),
+        Op::Symlink { link, dst } => {
+            std::os::unix::fs::symlink(link, dst).at(Step::Mount, || format!("symlink({link}, {dst})"))
+        }
+        Op::Dir { dst, mode } => {
+            match nix::unistd::mkdir(dst.as_str(), Mode::from_bits_truncate(*mode)) {
+                Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
+                Err(e) => return Err(err(format!("mkdir({dst}, {mode:o})"), e)),
+            }
+            // mkdir applies the umask; the policy's mode is meant literally.
+            nix::sys::stat::fchmodat(
+                nix::fcntl::AT_FDCWD,
+                dst.as_str(),
+                Mode::from_bits_truncate(*mode),
+                nix::sys::stat::FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|e| err(format!("chmod({dst}, {mode:o})"), e))
+        }
+        Op::File { dst, content, mode } => {
+            use std::io::Write;
+            use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create(true)
+                .truncate(true)
+                .mode(*mode)
+                .open(dst)
+                .at(Step::Mount, || format!("create({dst})"))?;
+            f.write_all(content.as_bytes()).at(Step::Mount, || format!("write({dst})"))?;
+            f.set_permissions(std::fs::Permissions::from_mode(*mode))
+                .at(Step::Mount, || format!("chmod({dst}, {mode:o})"))
+        }
+    }
+}
+
+/// A minimal /dev: a tmpfs holding the host's harmless nodes (bound, since mknod is refused in
+/// a user namespace), a private devpts, a shm tmpfs and the usual links.
+fn dev(dst: &str, old: &str) -> Result<()> {
+    // Hold the host nodes (and the terminal) before the tmpfs may hide them (root: host).
+    let mut held: Vec<(&str, OwnedFd)> = Vec::new();
+    for n in DEV_NODES {
+        let p = format!("{old}/dev/{n}");
+        let fd = open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+            .map_err(|e| err(format!("open({p})"), e))?;
+        held.push((n, fd));
+    }
+    let console = (0..3).find(|fd| nix::unistd::isatty(sys::borrow_fd(*fd)).unwrap_or(false));
+    let console = match console {
+        Some(fd) => {
+            let p = format!("{old}/proc/self/fd/{fd}");
+            Some(open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| err(format!("open({p})"), e))?)
+        }
+        None => None,
+    };
+    mount(Some("tmpfs"), dst, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755"))
+        .map_err(|e| err(format!("mount(tmpfs, {dst})"), e))?;
+    let through_fd = |fd: &OwnedFd| format!("{old}/proc/self/fd/{}", fd.as_raw_fd());
+    for (n, fd) in &held {
+        let node = format!("{dst}/{n}");
+        apply(&Op::Touch(node.clone()), "")?;
+        bind(&through_fd(fd), &node)?;
+    }
+    if let Some(fd) = &console {
+        // The inherited terminal, so that ttyname() finds it by scanning /dev (a fresh devpts
+        // does not hold it).
+        let node = format!("{dst}/console");
+        apply(&Op::Touch(node.clone()), "")?;
+        bind(&through_fd(fd), &node)?;
+    }
+    let pts = format!("{dst}/pts");
+    mkdir_all(&pts)?;
+    // No gid= option: group 5 is not mapped inside a user namespace.
+    mount(
+        Some("devpts"),
+        pts.as_str(),
+        Some("devpts"),
+        MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC,
+        Some("newinstance,ptmxmode=0666,mode=620"),
+    )
+    .map_err(|e| err(format!("mount(devpts, {pts})"), e))?;
+    let shm = format!("{dst}/shm");
+    mkdir_all(&shm)?;
+    mount(Some("tmpfs"), shm.as_str(), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"))
+        .map_err(|e| err(format!("mount(tmpfs, {shm})"), e))?;
+    for (name, link) in DEV_LINKS {
+        apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "")?;
+    }
+    Ok(())
+}
+
+/// In PID 1 of the new PID namespace: mounts each procfs (only possible from inside it, and
+/// only while the host's full /proc is still visible), then detaches the old root and makes the
+/// root tmpfs read-only.
+pub fn finish_in_pidns(plan: &Plan) -> Result<()> {
+    for target in &plan.procs {
+        mount(
+            Some("proc"),
+            target.as_str(),
+            Some("proc"),
+            MsFlags::MS_NOSUID | MsFlags::MS_NODEV | MsFlags::MS_NOEXEC,
+            None::<&str>,
+        )
+        .map_err(|e| {
+            let e2 = Error::call(Step::Proc, format!("mount(proc, {target})"), e);
+            if e == nix::errno::Errno::EPERM {
+                e2.hint("this host's /proc has masked or read-only parts (a container?); the kernel refuses a new procfs in a user namespace then")
+            } else {
+                e2
+            }
+        })?;
+        for sub in PROC_READONLY {
+            let p = format!("{target}/{sub}");
+            if !Path::new(&p).exists() {
+                continue;
+            }
+            mount(Some(p.as_str()), p.as_str(), None::<&str>, MsFlags::MS_BIND | MsFlags::MS_REC, None::<&str>)
+                .map_err(|e| Error::call(Step::Proc, format!("bind {p} -> {p}"), e))?;
+            sys::mount_setattr(&c(&p), true, sys::MOUNT_ATTR_RDONLY, 0)
+                .map_err(|e| Error::call(Step::Proc, format!("mount_setattr({p}, MOUNT_ATTR_RDONLY)"), e))?;
+        }
+    }
+    if plan.root == Root::Tmpfs {
+        umount2(OLD_ROOT, MntFlags::MNT_DETACH).map_err(|e| err(format!("umount2({OLD_ROOT}, MNT_DETACH)"), e))?;
+        std::fs::remove_dir(OLD_ROOT).at(Step::Mount, || format!("rmdir({OLD_ROOT})"))?;
+        sys::mount_setattr(c"/", false, sys::MOUNT_ATTR_RDONLY, 0)
+            .map_err(|e| err("mount_setattr(/, MOUNT_ATTR_RDONLY)".into(), e))?;
+    }
+    debug!("proc", "{} procfs mounted; old root detached", plan.procs.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

@@ -1,0 +1,302 @@
+//! A JSON tree that keeps key order and refuses duplicate keys, plus a reader that walks it
+//! with the JSON pointer of every value, so each error can name exactly what is wrong.
+
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+
+use super::PolicyError;
+
+#[derive(Debug, Clone, PartialEq)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    Num(serde_json::Number),
+    Str(String),
+    Arr(Vec<Json>),
+    Obj(Vec<(String, Json)>),
+}
+
+impl Json {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Json::Null => "null",
+            Json::Bool(_) => "a boolean",
+            Json::Num(_) => "a number",
+            Json::Str(_) => "a string",
+            Json::Arr(_) => "an array",
+            Json::Obj(_) => "an object",
+        }
+    }
+}
+
+impl<'de> Deserialize<'de> for Json {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Json;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a JSON value")
+            }
+            fn visit_unit<E>(self) -> Result<Json, E> {
+                Ok(Json::Null)
+            }
+            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+                Ok(Json::Bool(v))
+            }
+            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+                Ok(Json::Num(v.into()))
+            }
+            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+                Ok(Json::Num(v.into()))
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+                serde_json::Number::from_f64(v)
+                    .map(Json::Num)
+                    .ok_or_else(|| E::custom("number out of range"))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
+                Ok(Json::Str(v.to_owned()))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Json, E> {
+                Ok(Json::Str(v))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+                let mut out = Vec::new();
+                while let Some(v) = seq.next_element()? {
+                    out.push(v);
+                }
+                Ok(Json::Arr(out))
+            }
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
+                let mut out: Vec<(String, Json)> = Vec::new();
+                while let Some(k) = map.next_key::<String>()? {
+                    if out.iter().any(|(seen, _)| *seen == k) {
+                        return Err(de::Error::custom(format_args!("duplicate key \"{k}\"")));
+                    }
+                    let v = map.next_value()?;
+                    out.push((k, v));
+                }
+                Ok(Json::Obj(out))
+            }
+        }
+        d.deserialize_any(V)
+    }
+}
+
+/// Parses a whole document; syntax errors carry serde_json's line and column.
+pub fn parse(text: &str, origin: &str) -> Result<Json, PolicyError> {
+    serde_json::from_str::<Json>(text).map_err(|e| PolicyError::Syntax {
+        origin: origin.to_owned(),
+        line: e.line(),
+        column: e.column(),
+        msg: strip_position(&e.to_string()),
+    })
+}
+
+fn strip_position(msg: &str) -> String {
+    match msg.rfind(" at line ") {
+        Some(i) => msg[..i].to_owned(),
+        None => msg.to_owned(),
+    }
+}
+
+/// A value and its JSON pointer (RFC 6901), the unit every reader works on.
+#[derive(Clone, Copy)]
+pub struct At<'a> {
+    pub v: &'a Json,
+    pub ptr: &'a Ptr,
+}
+
+/// A JSON pointer, built as the reader descends.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Ptr(String);
+
+impl Ptr {
+    pub fn root() -> Ptr {
+        Ptr(String::new())
+    }
+    pub fn key(&self, k: &str) -> Ptr {
+        Ptr(format!("{}/{}", self.0, k.replace('~', "~0").replace('/', "~1")))
+    }
+    pub fn index(&self, i: usize) -> Ptr {
+        Ptr(format!("{}/{}", self.0, i))
+    }
+    pub fn as_str(&self) -> &str {
+        if self.0.is_empty() { "/" } else { &self.0 }
+    }
+}
+
+impl fmt::Display for Ptr {
+    fn fmt(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Reads one object's fields; `finish` refuses keys nobody asked for.
+pub struct ObjReader<'a> {
+    ptr: Ptr,
+    fields: &'a [(String, Json)],
+    used: Vec<bool>,
+}
+
+impl<'a> ObjReader<'a> {
+    pub fn new(v: &'a Json, ptr: &Ptr) -> Result<Self, PolicyError> {
+        match v {
+            Json::Obj(fields) => Ok(ObjReader {
+                ptr: ptr.clone(),
+                used: vec![false; fields.len()],
+                fields,
+            }),
+            other => Err(PolicyError::at(ptr, format!("expected an object, found {}", other.kind()))),
+        }
+    }
+
+    pub fn ptr(&self) -> &Ptr {
+        &self.ptr
+    }
+
+    /// The value of `key` with its pointer, if present (JSON `null` counts as present).
+    pub fn get(&mut self, key: &str) -> Option<(&'a Json, Ptr)> {
+        let i = self.fields.iter().position(|(k, _)| k == key)?;
+        self.used[i] = true;
+        Some((&self.fields[i].1, self.ptr.key(key)))
+    }
+
+    pub fn has(&self, key: &str) -> bool {
+        self.fields.iter().any(|(k, _)| k == key)
+    }
+
+    /// Fails on the first key that was not read; `known` feeds the "did you mean" hint.
+    pub fn finish(self, known: &[&str]) -> Result<(), PolicyError> {
+        for (i, (k, _)) in self.fields.iter().enumerate() {
+            if !self.used[i] {
+                let mut msg = format!("unknown key \"{k}\"");
+                if let Some(s) = suggest(k, known) {
+                    msg.push_str(&format!("; did you mean \"{s}\"?"));
+                } else if !known.is_empty() {
+                    msg.push_str(&format!("; known keys: {}", known.join(", ")));
+                }
+                return Err(PolicyError::at(&self.ptr.key(k), msg));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The closest candidate within a small edit distance, for "did you mean" hints.
+pub fn suggest<'k>(word: &str, candidates: &[&'k str]) -> Option<&'k str> {
+    let w = word.to_ascii_lowercase();
+    candidates
+        .iter()
+        .map(|c| (edit_distance(&w, &c.to_ascii_lowercase()), *c))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .min_by_key(|(d, _)| *d)
+        .map(|(_, c)| c)
+}
+
+fn edit_distance(a: &str, b: &str) -> usize {
+    let a: Vec<char> = a.chars().collect();
+    let b: Vec<char> = b.chars().collect();
+    let mut prev: Vec<usize> = (0..=b.len()).collect();
+    for (i, ca) in a.iter().enumerate() {
+        let mut cur = vec![i + 1; b.len() + 1];
+        for (j, cb) in b.iter().enumerate() {
+            let cost = usize::from(ca != cb);
+            cur[j + 1] = (prev[j] + cost).min(prev[j + 1] + 1).min(cur[j] + 1);
+        }
+        prev = cur;
+    }
+    prev[b.len()]
+}
+
+// Typed accessors: each names the pointer and what was expected.
+
+pub fn as_str<'a>(v: &'a Json, ptr: &Ptr) -> Result<&'a str, PolicyError> {
+    match v {
+        Json::Str(s) => Ok(s),
+        other => Err(expected(ptr, "a string", other)),
+    }
+}
+
+pub fn as_bool(v: &Json, ptr: &Ptr) -> Result<bool, PolicyError> {
+    match v {
+        Json::Bool(b) => Ok(*b),
+        other => Err(expected(ptr, "true or false", other)),
+    }
+}
+
+pub fn as_u64(v: &Json, ptr: &Ptr) -> Result<u64, PolicyError> {
+    match v {
+        Json::Num(n) => n
+            .as_u64()
+            .ok_or_else(|| PolicyError::at(ptr, format!("expected a non-negative integer, found {n}"))),
+        other => Err(expected(ptr, "a non-negative integer", other)),
+    }
+}
+
+pub fn as_f64(v: &Json, ptr: &Ptr) -> Result<f64, PolicyError> {
+    match v {
+        Json::Num(n) => n
+            .as_f64()
+            .ok_or_else(|| PolicyError::at(ptr, format!("number out of range: {n}"))),
+        other => Err(expected(ptr, "a number", other)),
+    }
+}
+
+pub fn as_arr<'a>(v: &'a Json, ptr: &Ptr) -> Result<&'a [Json], PolicyError> {
+    match v {
+        Json::Arr(a) => Ok(a),
+        other => Err(expected(ptr, "an array", other)),
+    }
+}
+
+pub fn expected(ptr: &Ptr, what: &str, found: &Json) -> PolicyError {
+    PolicyError::at(ptr, format!("expected {what}, found {}", found.kind()))
+}
+
+/// Reads an array of strings.
+pub fn str_list(v: &Json, ptr: &Ptr) -> Result<Vec<(String, Ptr)>, PolicyError> {
+    as_arr(v, ptr)?
+        .iter()
+        .enumerate()
+        .map(|(i, item)| {
+            let p = ptr.index(i);
+            as_str(item, &p).map(|s| (s.to_owned(), p))
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn duplicate_keys_are_refused_with_position() {
+        let e = parse("{\"a\": 1,\n \"a\": 2}", "p.json").unwrap_err().to_string();
+        assert!(e.contains("duplicate key \"a\""), "{e}");
+        assert!(e.contains("p.json:2:"), "{e}");
+        assert!(parse("{\"a\": {\"b\": 1}, \"b\": {\"b\": 2}}", "x").is_ok());
+    }
+
+    #[test]
+    fn syntax_errors_name_line_and_column() {
+        let e = parse("{\n  \"a\": [1, 2,]\n}", "p.json").unwrap_err().to_string();
+        assert!(e.contains("p.json:2:"), "{e}");
+    }
+
+    #[test]
+    fn pointer_escapes() {
+        assert_eq!(Ptr::root().key("a/b").key("c~d").index(3).as_str(), "/a~1b/c~0d/3");
+        assert_eq!(Ptr::root().as_str(), "/");
+    }
+
+    #[test]
+    fn unknown_keys_get_suggestions() {
+        let v = parse("{\"readonyl\": true}", "x").unwrap();
+        let r = ObjReader::new(&v, &Ptr::root().key("mounts").index(0)).unwrap();
+        let e = r.finish(&["source", "target", "readonly"]).unwrap_err().to_string();
+        assert!(e.contains("/mounts/0/readonyl"), "{e}");
+        assert!(e.contains("did you mean \"readonly\""), "{e}");
+    }
+}

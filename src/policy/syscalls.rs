@@ -1,0 +1,366 @@
+//! The `seccomp` section: actions, syscall names and groups resolved for the native
+//! architecture, argument comparisons, and the override rule (a later rule for the same syscall
+//! and the same conditions replaces an earlier one).
+
+use libseccomp::{ScmpArch, ScmpSyscall};
+
+use super::PolicyError;
+use super::groups;
+use super::json::{Json, ObjReader, Ptr, as_arr, as_bool, as_str, as_u64, expected, suggest};
+use super::values;
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Action {
+    Allow,
+    Errno(i32),
+    /// The whole process.
+    Kill,
+    KillThread,
+    Trap,
+    Log,
+}
+
+impl Action {
+    pub fn describe(&self) -> String {
+        match self {
+            Action::Allow => "allow".into(),
+            Action::Errno(e) => format!("errno {}", values::errno_name(*e)),
+            Action::Kill => "kill".into(),
+            Action::KillThread => "kill_thread".into(),
+            Action::Trap => "trap".into(),
+            Action::Log => "log".into(),
+        }
+    }
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum CmpOp {
+    Eq,
+    Ne,
+    Lt,
+    Le,
+    Gt,
+    Ge,
+    MaskedEq(u64),
+}
+
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub struct ArgCmp {
+    pub index: u32,
+    pub op: CmpOp,
+    pub value: u64,
+}
+
+/// One syscall with the action for it under some (possibly no) argument conditions.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SeccompRule {
+    pub name: String,
+    pub nr: i32,
+    pub action: Action,
+    pub args: Vec<ArgCmp>,
+    /// `file: /seccomp/rules/N`.
+    pub at: String,
+}
+
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Seccomp {
+    pub default_action: Action,
+    /// After overrides: at most one rule per (syscall, conditions), in policy order.
+    pub rules: Vec<SeccompRule>,
+}
+
+/// What one file says; merged along the `extends` chain.
+#[derive(Clone, Debug, Default)]
+pub struct SeccompLayer {
+    pub default_action: Option<Action>,
+    pub rules: Vec<SeccompRule>,
+}
+
+const ACTIONS: &[&str] = &["allow", "errno", "kill", "kill_thread", "trap", "log"];
+const OPS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "masked_eq"];
+
+fn action(name: &str, errno: Option<(&Json, Ptr)>, ptr: &Ptr) -> Result<Action, PolicyError> {
+    let a = match name {
+        "allow" => Action::Allow,
+        "errno" => Action::Errno(match &errno {
+            Some((v, p)) => values::errno(v, p)?,
+            None => libc::EPERM,
+        }),
+        "kill" | "kill_process" => Action::Kill,
+        "kill_thread" => Action::KillThread,
+        "trap" => Action::Trap,
+        "log" => Action::Log,
+        other => {
+            let mut msg = format!("unknown action \"{other}\"; one of: {}", ACTIONS.join(", "));
+            if let Some(s) = suggest(other, ACTIONS) {
+                msg = format!("unknown action \"{other}\"; did you mean \"{s}\"?");
+            }
+            return Err(PolicyError::at(ptr, msg));
+        }
+    };
+    if let (Some((_, p)), false) = (errno, matches!(a, Action::Errno(_))) {
+        return Err(PolicyError::at(&p, "\"errno\" only goes with the action \"errno\"".into()));
+    }
+    Ok(a)
+}
+
+pub fn parse(v: &Json, ptr: &Ptr, origin: &str) -> Result<SeccompLayer, PolicyError> {
+    let mut o = ObjReader::new(v, ptr)?;
+    let mut layer = SeccompLayer::default();
+    let _ = o.get("comment");
+    if let Some((v, p)) = o.get("default_action") {
+        let name = as_str(v, &p)?;
+        let errno = o.get("default_errno");
+        layer.default_action = Some(action(name, errno, &p)?);
+    } else if let Some((_, p)) = o.get("default_errno") {
+        return Err(PolicyError::at(&p, "\"default_errno\" needs \"default_action\": \"errno\"".into()));
+    }
+    if let Some((v, p)) = o.get("rules") {
+        for (i, item) in as_arr(v, &p)?.iter().enumerate() {
+            parse_rule(item, &p.index(i), origin, &mut layer.rules)?;
+        }
+    }
+    o.finish(&["comment", "default_action", "default_errno", "rules"])?;
+    Ok(layer)
+}
+
+fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> Result<(), PolicyError> {
+    let mut o = ObjReader::new(v, ptr)?;
+    let _ = o.get("comment");
+    let (av, ap) = o
+        .get("action")
+        .ok_or_else(|| PolicyError::at(ptr, "a rule needs \"action\"".into()))?;
+    let errno = o.get("errno");
+    let act = action(as_str(av, &ap)?, errno, &ap)?;
+    let optional = match o.get("optional") {
+        Some((v, p)) => as_bool(v, &p)?,
+        None => false,
+    };
+    let (sv, sp) = o
+        .get("syscalls")
+        .ok_or_else(|| PolicyError::at(ptr, "a rule needs \"syscalls\"".into()))?;
+    let names = as_arr(sv, &sp)?;
+    if names.is_empty() {
+        return Err(PolicyError::at(&sp, "\"syscalls\" is empty".into()));
+    }
+    let mut args = Vec::new();
+    if let Some((v, p)) = o.get("args") {
+        let list = as_arr(v, &p)?;
+        for (i, a) in list.iter().enumerate() {
+            args.push(parse_arg(a, &p.index(i))?);
+        }
+        for (i, a) in args.iter().enumerate() {
+            if args[..i].iter().any(|b| b.index == a.index) {
+                return Err(PolicyError::at(
+                    &p.index(i),
+                    format!("argument {} is compared twice in one rule; libseccomp allows one comparison per argument", a.index),
+                ));
+            }
+        }
+    }
+    o.finish(&["comment", "action", "errno", "syscalls", "args", "optional"])?;
+    let at = format!("{origin}: {ptr}");
+    for (i, n) in names.iter().enumerate() {
+        let np = sp.index(i);
+        let name = as_str(n, &np)?;
+        for (sys, nr) in resolve(name, &np, optional)? {
+            out.push(SeccompRule { name: sys, nr, action: act, args: args.clone(), at: at.clone() });
+        }
+    }
+    Ok(())
+}
+
+fn parse_arg(v: &Json, ptr: &Ptr) -> Result<ArgCmp, PolicyError> {
+    let mut o = ObjReader::new(v, ptr)?;
+    let (iv, ip) = o
+        .get("index")
+        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"index\" (0-5)".into()))?;
+    let index = as_u64(iv, &ip)?;
+    if index > 5 {
+        return Err(PolicyError::at(&ip, format!("index {index} is out of range 0-5")));
+    }
+    let (ov, op) = o
+        .get("op")
+        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"op\"".into()))?;
+    let (vv, vp) = o
+        .get("value")
+        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"value\"".into()))?;
+    let value = values::constant(vv, &vp)?;
+    let mask = o.get("mask");
+    let op_name = as_str(ov, &op)?;
+    let cmp = match op_name {
+        "eq" => CmpOp::Eq,
+        "ne" => CmpOp::Ne,
+        "lt" => CmpOp::Lt,
+        "le" => CmpOp::Le,
+        "gt" => CmpOp::Gt,
+        "ge" => CmpOp::Ge,
+        "masked_eq" => match &mask {
+            Some((m, mp)) => CmpOp::MaskedEq(values::constant(m, mp)?),
+            None => return Err(PolicyError::at(ptr, "\"masked_eq\" needs \"mask\"".into())),
+        },
+        other => {
+            let mut msg = format!("unknown op \"{other}\"; one of: {}", OPS.join(", "));
+            if let Some(s) = suggest(other, OPS) {
+                msg = format!("unknown op \"{other}\"; did you mean \"{s}\"?");
+            }
+            return Err(PolicyError::at(&op, msg));
+        }
+    };
+    if let (Some((_, mp)), false) = (&mask, matches!(cmp, CmpOp::MaskedEq(_))) {
+        return Err(PolicyError::at(mp, "\"mask\" only goes with \"op\": \"masked_eq\"".into()));
+    }
+    if let Some((v, p)) = o.get("comment") {
+        expect_str(v, &p)?;
+    }
+    o.finish(&["index", "op", "value", "mask", "comment"])?;
+    Ok(ArgCmp { index: index as u32, op: cmp, value })
+}
+
+fn expect_str(v: &Json, p: &Ptr) -> Result<(), PolicyError> {
+    match v {
+        Json::Str(_) => Ok(()),
+        other => Err(expected(p, "a string", other)),
+    }
+}
+
+/// Native syscall number of `name`, if the native architecture has it.
+pub fn native_nr(name: &str) -> Option<i32> {
+    let nr = i32::from(ScmpSyscall::from_name_by_arch(name, ScmpArch::native()).ok()?);
+    (nr >= 0).then_some(nr)
+}
+
+/// True when some architecture libseccomp knows has this syscall.
+fn known_anywhere(name: &str) -> bool {
+    [
+        ScmpArch::X8664,
+        ScmpArch::Aarch64,
+        ScmpArch::X86,
+        ScmpArch::Arm,
+        ScmpArch::Riscv64,
+        ScmpArch::Ppc64,
+        ScmpArch::S390X,
+        ScmpArch::Mips,
+    ]
+    .into_iter()
+    .any(|a| ScmpSyscall::from_name_by_arch(name, a).is_ok_and(|s| i32::from(s) >= 0))
+}
+
+/// Names and `@group`s to native (name, number) pairs. Group members that the native
+/// architecture lacks are skipped (groups span architectures); an explicit name is an error
+/// unless the rule is `optional`.
+pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(String, i32)>, PolicyError> {
+    let mut out = Vec::new();
+    if name.starts_with('@') {
+        let Some(_) = groups::find(name) else {
+            let names: Vec<&str> = groups::GROUPS.iter().map(|g| g.name).collect();
+            let mut msg = format!("unknown syscall group \"{name}\"");
+            if let Some(s) = suggest(name, &names) {
+                msg.push_str(&format!("; did you mean \"{s}\"?"));
+            }
+            return Err(PolicyError::at(ptr, msg));
+        };
+        expand_group(name, &mut out);
+        return Ok(out);
+    }
+    match native_nr(name) {
+        Some(nr) => out.push((name.to_owned(), nr)),
+        None if known_anywhere(name) && optional => {}
+        None if known_anywhere(name) => {
+            return Err(PolicyError::at(
+                ptr,
+                format!(
+                    "syscall \"{name}\" does not exist on {}; mark the rule \"optional\": true to skip it here",
+                    arch_name()
+                ),
+            ));
+        }
+        None => {
+            let mut msg = format!("unknown syscall \"{name}\"");
+            if let Some(s) = suggest_syscall(name) {
+                msg.push_str(&format!("; did you mean \"{s}\"?"));
+            }
+            return Err(PolicyError::at(ptr, msg));
+        }
+    }
+    Ok(out)
+}
+
+/// Every native syscall of a group, nested groups included, each once.
+pub fn expand_group(name: &str, out: &mut Vec<(String, i32)>) {
+    let mut stack = vec![name.to_owned()];
+    let mut seen_groups = Vec::new();
+    while let Some(g) = stack.pop() {
+        if seen_groups.contains(&g) {
+            continue;
+        }
+        let Some(group) = groups::find(&g) else { continue };
+        seen_groups.push(g);
+        for m in group.members {
+            if m.starts_with('@') {
+                stack.push((*m).to_owned());
+            } else if let Some(nr) = native_nr(m) {
+                if !out.iter().any(|(_, n)| *n == nr) {
+                    out.push(((*m).to_owned(), nr));
+                }
+            }
+        }
+    }
+}
+
+fn suggest_syscall(name: &str) -> Option<&'static str> {
+    let mut all: Vec<&str> = Vec::new();
+    for g in groups::GROUPS {
+        all.extend(g.members.iter().filter(|m| !m.starts_with('@')));
+    }
+    suggest(name, &all)
+}
+
+pub fn arch_name() -> &'static str {
+    match ScmpArch::native() {
+        ScmpArch::X8664 => "x86_64",
+        ScmpArch::Aarch64 => "aarch64",
+        ScmpArch::Riscv64 => "riscv64",
+        ScmpArch::Ppc64Le => "ppc64le",
+        ScmpArch::S390X => "s390x",
+        _ => "this architecture",
+    }
+}
+
+/// Applies the override rule: a later rule for the same syscall and the same argument
+/// conditions replaces the earlier one in place; an unconditional rule also replaces every
+/// earlier conditional rule for that syscall, since it decides every call.
+pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Seccomp {
+    let mut out: Vec<SeccompRule> = Vec::with_capacity(rules.len());
+    for r in rules {
+        if r.args.is_empty() {
+            out.retain(|o| o.nr != r.nr);
+            out.push(r);
+        } else if let Some(o) = out.iter_mut().find(|o| o.nr == r.nr && o.args == r.args) {
+            *o = r;
+        } else {
+            out.push(r);
+        }
+    }
+    Seccomp { default_action, rules: out }
+}
+
+/// Arguments that the kernel reads as 32-bit `int`s: comparisons on them use the low 32 bits
+/// only, so that garbage in the upper half cannot slip past an `eq` rule.
+pub fn is_32bit_arg(name: &str, index: u32) -> bool {
+    matches!(
+        (name, index),
+        ("ioctl", 1)
+            | ("fcntl", 1)
+            | ("personality", 0)
+            | ("socket", 0..=2)
+            | ("socketpair", 0..=2)
+            | ("prctl", 0)
+            | ("unshare", 0)
+            | ("setns", 1)
+            | ("kill", 1)
+            | ("tgkill", 2)
+            | ("mprotect", 2)
+            | ("mmap", 2..=4)
+    )
+}

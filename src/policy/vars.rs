@@ -1,0 +1,107 @@
+//! `${NAME}` expansion in paths and `env.set` values.
+
+use super::PolicyError;
+use super::json::{Ptr, suggest};
+
+/// What the variables stand for in this start of the program.
+#[derive(Clone, Debug, Default)]
+pub struct Vars {
+    pub home: String,
+    pub cwd: String,
+    pub exe: String,
+    pub exe_dir: String,
+    pub uid: u32,
+    pub gid: u32,
+    pub user: String,
+    pub tmpdir: String,
+}
+
+pub const NAMES: &[&str] = &["HOME", "CWD", "EXE", "EXE_DIR", "UID", "GID", "USER", "POLICY_DIR", "TMPDIR"];
+
+/// Expands every `${NAME}`; `$${` is a literal `${`. `policy_dir` is `None` for inline JSON.
+pub fn expand(s: &str, ptr: &Ptr, vars: &Vars, policy_dir: Option<&str>) -> Result<String, PolicyError> {
+    let mut out = String::with_capacity(s.len());
+    let mut rest = s;
+    while let Some(i) = rest.find('$') {
+        out.push_str(&rest[..i]);
+        let after = &rest[i + 1..];
+        if let Some(tail) = after.strip_prefix("${") {
+            out.push_str("${");
+            rest = tail;
+        } else if let Some(tail) = after.strip_prefix('{') {
+            let end = tail
+                .find('}')
+                .ok_or_else(|| PolicyError::at(ptr, format!("unterminated \"${{\" in \"{s}\"")))?;
+            let name = &tail[..end];
+            out.push_str(&value(name, ptr, vars, policy_dir)?);
+            rest = &tail[end + 1..];
+        } else {
+            out.push('$');
+            rest = after;
+        }
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn value(name: &str, ptr: &Ptr, v: &Vars, policy_dir: Option<&str>) -> Result<String, PolicyError> {
+    Ok(match name {
+        "HOME" => v.home.clone(),
+        "CWD" => v.cwd.clone(),
+        "EXE" => v.exe.clone(),
+        "EXE_DIR" => v.exe_dir.clone(),
+        "UID" => v.uid.to_string(),
+        "GID" => v.gid.to_string(),
+        "USER" => v.user.clone(),
+        "TMPDIR" => v.tmpdir.clone(),
+        "POLICY_DIR" => policy_dir
+            .ok_or_else(|| PolicyError::at(ptr, "${POLICY_DIR} has no value in an inline policy".to_owned()))?
+            .to_owned(),
+        _ => {
+            let mut msg = format!("unknown variable ${{{name}}}");
+            match suggest(name, NAMES) {
+                Some(s) => msg.push_str(&format!("; did you mean ${{{s}}}?")),
+                None => msg.push_str(&format!("; known: {}", NAMES.join(", "))),
+            }
+            return Err(PolicyError::at(ptr, msg));
+        }
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn vars() -> Vars {
+        Vars {
+            home: "/home/u".into(),
+            cwd: "/src".into(),
+            exe: "/opt/app/bin/app".into(),
+            exe_dir: "/opt/app/bin".into(),
+            uid: 1000,
+            gid: 100,
+            user: "u".into(),
+            tmpdir: "/tmp".into(),
+        }
+    }
+
+    #[test]
+    fn expands_known_variables() {
+        let p = Ptr::root();
+        let v = vars();
+        assert_eq!(expand("${HOME}/x", &p, &v, None).unwrap(), "/home/u/x");
+        assert_eq!(expand("${EXE_DIR}:${UID}:${GID}", &p, &v, None).unwrap(), "/opt/app/bin:1000:100");
+        assert_eq!(expand("${POLICY_DIR}/a", &p, &v, Some("/etc/p")).unwrap(), "/etc/p/a");
+        assert_eq!(expand("cost $5 $${HOME}", &p, &v, None).unwrap(), "cost $5 ${HOME}");
+    }
+
+    #[test]
+    fn refuses_unknown_and_unterminated() {
+        let p = Ptr::root().key("cwd");
+        let v = vars();
+        let e = expand("${HOEM}", &p, &v, None).unwrap_err().to_string();
+        assert!(e.contains("/cwd") && e.contains("did you mean ${HOME}"), "{e}");
+        assert!(expand("${HOME", &p, &v, None).is_err());
+        assert!(expand("${POLICY_DIR}", &p, &v, None).is_err());
+    }
+}

@@ -1,0 +1,146 @@
+//! The orchestrator: one line per pipeline step (see the crate docs), nothing else.
+
+use std::os::fd::{AsRawFd, OwnedFd};
+use std::path::{Path, PathBuf};
+
+use crate::env::{self, LibId};
+use crate::error::{Context as _, Error, Result, Step};
+use crate::limits;
+use crate::log::debug;
+use crate::mount::{self, RealHost};
+use crate::net;
+use crate::pidns::{self, Supervision};
+use crate::policy::{self, Context, Policy, Source, Vars};
+use crate::privs::{self, CallerCwd};
+use crate::seccomp::{self, KillReporter};
+use crate::userns;
+
+/// What the loader told the hook about this library.
+pub struct Start {
+    pub lib: LibId,
+}
+
+/// Who started the program, read before anything changes.
+struct Caller {
+    real_root: bool,
+    cwd: CallerCwd,
+    vars: Vars,
+}
+
+/// Steps 3 to 11. Returns only in the program, sandboxed, ready for its `main`.
+pub fn run(start: &Start) -> Result<()> {
+    let caller = Caller::capture();
+    let saved = pidns::save_signals()?;
+    // 3. policy: nothing in the process changes before this is done.
+    let policy = load_policy(start, &caller)?;
+    let plan = mount::plan(&policy, &RealHost)?;
+    let filter = policy.seccomp.as_ref().map(seccomp::compile).transpose()?;
+    let status = limits::StatusFd::from_env()?;
+    debug!("policy", "{} ({} files), namespaces {:?}", policy.origin, policy.files.len(), policy.namespace_names());
+    // 4. environment
+    env::apply(&policy.env, &start.lib)?;
+    // 5. cgroup
+    let cgroup = limits::enter_cgroup(&policy)?;
+    // 6. identity: who builds the sandbox (real root: root itself; the program drops later)
+    let id = userns::identity(&policy, caller.real_root)?;
+    // 7. unshare
+    userns::unshare_all(&policy, &id)?;
+    // 8. filesystem
+    if policy.has(libc::CLONE_NEWNS) {
+        mount::build(&plan)?;
+    }
+    // 9. fork #1: returns in PID 1; the caller's process supervises.
+    let hooks = limits::Hooks::new(status, cgroup)?;
+    let sup = Supervision { wall_time: policy.wall_time.map(std::time::Duration::from_secs_f64), new_session: policy.new_session, hooks: Box::new(hooks) };
+    let pid1 = pidns::fork_supervisor(saved, sup)?;
+    if policy.has(libc::CLONE_NEWNS) {
+        mount::finish_in_pidns(&plan)?;
+    }
+    net::set_hostname(&policy)?;
+    net::setup(&policy)?;
+    let (init_sock, program_sock) = kill_report_channel(filter.as_ref())?;
+    // 10. fork #2: returns in the program; PID 1 becomes init.
+    let program = pidns::fork_program(pid1, Box::new(KillReporter::new(init_sock)))?;
+    // 11. the program's own setup, seccomp last.
+    pidns::restore_signals(&program)?;
+    if policy.new_session {
+        nix::unistd::setsid().at(Step::Init, || "setsid()".into())?;
+    }
+    limits::apply_rlimits(&policy)?;
+    let mut preserve = program.fds();
+    preserve.extend(program_sock.iter().chain(id.proc.iter()).map(|s| s.as_raw_fd()));
+    privs::close_fds(&policy, &preserve)?;
+    privs::enter_cwd(&policy, &caller.cwd)?;
+    privs::drop_privileges(&policy, id)?;
+    program.started()?;
+    if let Some(f) = &filter {
+        if let (Some(listener), Some(sock)) = (seccomp::load(f)?, program_sock) {
+            seccomp::hand_over(sock, listener)?;
+        }
+    }
+    Ok(())
+}
+
+/// A socket pair for handing the seccomp listener to init, when the filter has `kill` rules.
+fn kill_report_channel(filter: Option<&seccomp::Filter>) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !filter.is_some_and(|f| f.notify) {
+        return Ok((None, None));
+    }
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .at(Step::Seccomp, || "socketpair(AF_UNIX, SOCK_SEQPACKET)".into())?;
+    Ok((Some(a), Some(b)))
+}
+
+impl Caller {
+    fn capture() -> Caller {
+        let uid = nix::unistd::getuid().as_raw();
+        let gid = nix::unistd::getgid().as_raw();
+        let cwd = CallerCwd::capture();
+        let exe = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+        let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
+        let var = |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
+        let passwd = passwd_entry(uid);
+        let vars = Vars {
+            home: var("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+            cwd: cwd.path.clone(),
+            exe,
+            exe_dir,
+            uid,
+            gid,
+            user: passwd.map(|p| p.0).or_else(|| var("USER")).unwrap_or_else(|| uid.to_string()),
+            tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+        };
+        Caller { real_root: uid == 0, cwd, vars }
+    }
+}
+
+/// (name, home) of a uid, from /etc/passwd.
+fn passwd_entry(uid: u32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[5].to_owned()))
+    })
+}
+
+fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
+    let raw = env::caller_var("SELFBOX_POLICY")
+        .or_else(|| env::caller_var("POLICY"))
+        .ok_or(Error::Policy(policy::PolicyError::Missing))?;
+    let text = String::from_utf8(raw).map_err(|_| Error::refused(Step::Policy, "SELFBOX_POLICY is not UTF-8", "give a path or JSON text"))?;
+    let source = if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
+    let ctx = Context { vars: caller.vars.clone(), search_dirs: policy_dirs(&start.lib.path), real_root: caller.real_root };
+    Ok(policy::load(&source, &ctx)?)
+}
+
+/// Installed policies beside the library: `PREFIX/share/selfbox/policy` for
+/// `PREFIX/lib/selfbox/libselfbox.so`, and `policy/` of a build tree (`target/*/libselfbox.so`).
+pub fn policy_dirs(lib: &str) -> Vec<PathBuf> {
+    let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
+    let up2 = dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    [up2.join("share/selfbox/policy"), up2.join("policy"), PathBuf::from("/usr/local/share/selfbox/policy"), PathBuf::from("/usr/share/selfbox/policy")]
+        .into_iter()
+        .filter(|d| d.is_dir())
+        .collect()
+}

@@ -1,0 +1,206 @@
+//! The syscall filter: policy rules -> libseccomp -> a BPF program (built while the policy is
+//! resolved, so every error comes before anything changes) -> loaded as the very last step.
+//!
+//! `kill` rules become user notifications: init receives the syscall and its arguments, prints
+//! them, and kills the process; the program cannot intercept that (a SIGSYS handler could
+//! intercept `trap`), and the syscall never runs.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
+
+use crate::error::{Context, Error, Result, Step};
+use crate::log::debug;
+use crate::pidns::InitWatch;
+use crate::policy::syscalls::is_32bit_arg;
+use crate::policy::{Action, CmpOp, Seccomp};
+use crate::sys;
+
+/// A compiled filter, ready to load.
+pub struct Filter {
+    pub bpf: Vec<u8>,
+    /// `kill` rules are reported through a listener that init watches.
+    pub notify: bool,
+    pub rules: usize,
+}
+
+fn scmp_action(a: Action) -> ScmpAction {
+    match a {
+        Action::Allow => ScmpAction::Allow,
+        Action::Errno(e) => ScmpAction::Errno(e),
+        Action::Kill => ScmpAction::Notify,
+        Action::KillThread => ScmpAction::KillThread,
+        Action::Trap => ScmpAction::Trap,
+        Action::Log => ScmpAction::Log,
+    }
+}
+
+fn scmp_cmp(name: &str, c: &crate::policy::ArgCmp) -> ScmpArgCompare {
+    let narrow = is_32bit_arg(name, c.index);
+    let (op, value) = match c.op {
+        CmpOp::Eq if narrow => (ScmpCompareOp::MaskedEqual(0xffff_ffff), c.value & 0xffff_ffff),
+        CmpOp::MaskedEq(m) if narrow => (ScmpCompareOp::MaskedEqual(m & 0xffff_ffff), c.value & 0xffff_ffff),
+        CmpOp::Eq => (ScmpCompareOp::Equal, c.value),
+        CmpOp::Ne => (ScmpCompareOp::NotEqual, c.value),
+        CmpOp::Lt => (ScmpCompareOp::Less, c.value),
+        CmpOp::Le => (ScmpCompareOp::LessOrEqual, c.value),
+        CmpOp::Gt => (ScmpCompareOp::Greater, c.value),
+        CmpOp::Ge => (ScmpCompareOp::GreaterEqual, c.value),
+        CmpOp::MaskedEq(m) => (ScmpCompareOp::MaskedEqual(m), c.value),
+    };
+    ScmpArgCompare::new(c.index, op, value)
+}
+
+fn lib_err(call: String, e: libseccomp::error::SeccompError) -> Error {
+    let errno = e.errno().map_or(nix::errno::Errno::EINVAL, |s| nix::errno::Errno::from_raw(s as i32));
+    Error::call(Step::Seccomp, call, errno)
+}
+
+/// Builds the BPF program for the native architecture only; any other ABI (i386 `int 0x80`,
+/// x32) kills the process.
+pub fn compile(s: &Seccomp) -> Result<Filter> {
+    let default = scmp_action(s.default_action);
+    let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("seccomp_init".into(), e))?;
+    // We set no_new_privs ourselves and load the exported program with seccomp(2).
+    ctx.set_ctl_nnp(false).map_err(|e| lib_err("seccomp_attr_set(CTL_NNP)".into(), e))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess)
+        .map_err(|e| lib_err("seccomp_attr_set(ACT_BADARCH)".into(), e))?;
+    ctx.set_api_sysrawrc(true).map_err(|e| lib_err("seccomp_attr_set(API_SYSRAWRC)".into(), e))?;
+    // A binary tree keeps the cost of argument-checked syscalls low (PITFALLS 36).
+    ctx.set_ctl_optimize(2).map_err(|e| lib_err("seccomp_attr_set(CTL_OPTIMIZE, 2)".into(), e))?;
+    let mut added = 0;
+    for r in &s.rules {
+        let conditional_exception = !r.args.is_empty()
+            && s.rules.iter().any(|o| o.nr == r.nr && o.args.is_empty() && o.action != r.action);
+        if r.action == s.default_action && !conditional_exception {
+            continue;
+        }
+        let action = scmp_action(r.action);
+        let sys = ScmpSyscall::from(r.nr);
+        let res = if r.args.is_empty() {
+            ctx.add_rule_exact(action, sys)
+        } else {
+            let cmps: Vec<ScmpArgCompare> = r.args.iter().map(|c| scmp_cmp(&r.name, c)).collect();
+            ctx.add_rule_conditional_exact(action, sys, &cmps)
+        };
+        res.map_err(|e| {
+            lib_err(format!("seccomp_rule_add({}, {})", r.name, r.action.describe()), e)
+                .hint(format!("rule from {}", r.at))
+        })?;
+        added += 1;
+    }
+    let bpf = export(&ctx)?;
+    let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
+    Ok(Filter { bpf, notify, rules: added })
+}
+
+/// The BPF program, through a memfd (libseccomp 2.5 exports only to a descriptor).
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
+    use std::io::{Read, Seek};
+    let fd = nix::sys::memfd::memfd_create(c"selfbox-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
+        .at(Step::Seccomp, || "memfd_create()".into())?;
+    ctx.export_bpf(&fd).map_err(|e| lib_err("seccomp_export_bpf".into(), e))?;
+    let mut f = std::fs::File::from(fd);
+    let mut bpf = Vec::new();
+    f.rewind().and_then(|_| f.read_to_end(&mut bpf)).at(Step::Seccomp, || "read(memfd)".into())?;
+    Ok(bpf)
+}
+
+/// Loads the filter: the last step before `main` (minijail: "seccomp has to come last", since
+/// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
+/// rules, if any.
+pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
+    let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
+        let err = Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, {} instructions)", f.bpf.len() / 8), e);
+        match e {
+            nix::errno::Errno::EACCES => err.hint("needs no_new_privs or CAP_SYS_ADMIN"),
+            nix::errno::Errno::EBUSY => err.hint("another filter of this process already has a listener"),
+            _ => err,
+        }
+    })?;
+    debug!("seccomp", "loaded {} rules, {} instructions", f.rules, f.bpf.len() / 8);
+    Ok(listener)
+}
+
+/// Init's side of `kill` rules. The program loads the filter (only it can), writes the
+/// listener's descriptor number on a socket and waits; init copies the listener out of it with
+/// pidfd_getfd and answers; the program then closes its copy, so that it can neither read nor
+/// answer notifications. After that init reports and kills every process that makes a killed
+/// syscall; the syscall never runs.
+pub struct KillReporter {
+    sock: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
+}
+
+impl KillReporter {
+    pub fn new(sock: Option<OwnedFd>) -> KillReporter {
+        KillReporter { sock, listener: None }
+    }
+
+    fn take_listener(&mut self, program: libc::pid_t) {
+        let Some(sock) = self.sock.take() else { return };
+        let mut num = [0u8; 4];
+        // EOF: the program ended (or failed) before loading the filter.
+        if !matches!(nix::unistd::read(sock.as_fd(), &mut num), Ok(4)) {
+            return;
+        }
+        let fd = i32::from_ne_bytes(num);
+        let got = sys::pidfd_open(program).and_then(|p| sys::pidfd_getfd(p.as_fd(), fd));
+        match got {
+            Ok(l) => {
+                self.listener = Some(l);
+                let _ = nix::unistd::write(&sock, b"k");
+            }
+            Err(e) => {
+                let line = format!(
+                    "selfbox: seccomp: pidfd_getfd(program, {fd}): {} (kill rules need it; is ptrace forbidden by kernel.yama.ptrace_scope=3?)\n",
+                    crate::policy::values::errno_name(e as i32)
+                );
+                let _ = sys::write_all(2, line.as_bytes());
+                let _ = sys::kill(program, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl InitWatch for KillReporter {
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.sock.iter().chain(self.listener.iter()).map(|f| f.as_fd()).collect()
+    }
+
+    fn ready(&mut self, fd: i32, program: libc::pid_t) -> bool {
+        if self.sock.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
+            self.take_listener(program);
+            return false;
+        }
+        let Some(l) = &self.listener else { return false };
+        let Ok(n) = sys::seccomp_notif_recv(l.as_fd()) else {
+            return false;
+        };
+        let name = ScmpSyscall::from(n.nr)
+            .get_name_by_arch(ScmpArch::native())
+            .unwrap_or_else(|_| format!("syscall {}", n.nr));
+        let args: Vec<String> = n.args.iter().map(|a| format!("{a:#x}")).collect();
+        let who = if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
+        let line = format!("selfbox: program killed by seccomp policy: {name}({}){who}\n", args.join(", "));
+        let _ = sys::write_all(2, line.as_bytes());
+        // SIGKILL ends the whole thread group; init reports the program's death as SIGSYS.
+        let _ = sys::kill(n.pid as libc::pid_t, libc::SIGKILL);
+        n.pid as libc::pid_t == program
+    }
+}
+
+/// The program's side of the hand-over: the only syscalls it makes under the filter before
+/// `main` are this write, read and close.
+pub fn hand_over(sock: OwnedFd, listener: OwnedFd) -> Result<()> {
+    let num = listener.as_raw_fd().to_ne_bytes();
+    nix::unistd::write(&sock, &num).at(Step::Seccomp, || "write(listener number)".into())?;
+    let mut ack = [0u8; 1];
+    match nix::unistd::read(sock.as_fd(), &mut ack) {
+        Ok(1) => {}
+        Ok(_) => return Err(Error::refused(Step::Seccomp, "init did not take the seccomp listener", "see the line above")),
+        Err(e) => return Err(Error::call(Step::Seccomp, "read(ack)", e)),
+    }
+    drop(listener);
+    Ok(())
+}
