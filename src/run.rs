@@ -111,8 +111,15 @@ impl Caller {
             user: passwd.map(|p| p.0).or_else(|| var("USER")).unwrap_or_else(|| uid.to_string()),
             tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
         };
-        Caller { real_root: uid == 0, cwd, vars }
+        Caller { real_root: uid == 0 && initial_userns(), cwd, vars }
     }
+}
+
+/// Root of a user namespace other than the initial one is not real root: it has no power over
+/// the host, and the rootless path (a nested user namespace) is the one that works there.
+fn initial_userns() -> bool {
+    std::fs::read_to_string("/proc/self/uid_map")
+        .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().eq(["0", "0", "4294967295"])))
 }
 
 /// (name, home) of a uid, from /etc/passwd.
