@@ -169,10 +169,11 @@ pub fn plan_cgroup(cg: &Cgroup, mountinfo: &str, self_cgroup: &str) -> std::resu
     }
     if let Some(w) = cg.io_weight {
         // v2 weights are 1-10000 (default 100); v1 blkio weights are 10-1000 (default 500).
-        if v2_of("io").unwrap_or(false) {
-            add("io", vec![("io.weight", format!("default {w}"))])?;
-        } else {
+        // v1 calls the controller blkio; a v1 blkio hierarchy wins over the unified one.
+        if v2_of("blkio").is_ok_and(|v2| !v2) {
             add("blkio", vec![("blkio.weight", (w / 10).clamp(10, 1000).to_string())])?;
+        } else {
+            add("io", vec![("io.weight", format!("default {w}"))])?;
         }
     }
     Ok(out)
