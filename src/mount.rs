@@ -408,14 +408,7 @@ fn dev(dst: &str, old: &str) -> Result<()> {
             .map_err(|e| err(format!("open({p})"), e))?;
         held.push((n, fd));
     }
-    let console = (0..3).find(|fd| nix::unistd::isatty(sys::borrow_fd(*fd)).unwrap_or(false));
-    let console = match console {
-        Some(fd) => {
-            let p = format!("{old}/proc/self/fd/{fd}");
-            Some(open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()).map_err(|e| err(format!("open({p})"), e))?)
-        }
-        None => None,
-    };
+    let console = terminal_node(old);
     mount(Some("tmpfs"), dst, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755"))
         .map_err(|e| err(format!("mount(tmpfs, {dst})"), e))?;
     let through_fd = |fd: &OwnedFd| format!("{old}/proc/self/fd/{}", fd.as_raw_fd());
@@ -450,6 +443,24 @@ fn dev(dst: &str, old: &str) -> Result<()> {
         apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "")?;
     }
     Ok(())
+}
+
+/// The inherited terminal's device node, opened by its name through the old root: a
+/// descriptor inherited from the caller belongs to the caller's mount namespace, and the kernel
+/// refuses to bind it here (EINVAL). Only for ttyname(); a terminal that cannot be found this
+/// way is simply not offered as /dev/console.
+fn terminal_node(old: &str) -> Option<OwnedFd> {
+    let fd = (0..3).find(|fd| nix::unistd::isatty(sys::borrow_fd(*fd)).unwrap_or(false))?;
+    let name = std::fs::read_link(format!("{old}/proc/self/fd/{fd}")).ok()?;
+    let name = name.to_str().filter(|n| n.starts_with("/dev/"))?;
+    let p = format!("{old}{name}");
+    match open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty()) {
+        Ok(f) => Some(f),
+        Err(e) => {
+            debug!("mount", "terminal {name} not offered as /dev/console: {e}");
+            None
+        }
+    }
 }
 
 /// In PID 1 of the new PID namespace: mounts each procfs (only possible from inside it, and

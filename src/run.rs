@@ -41,6 +41,7 @@ pub fn run(start: &Start) -> Result<()> {
     env::apply(&policy.env, &start.lib)?;
     // 5. cgroup
     let cgroup = limits::enter_cgroup(&policy)?;
+    let hooks = limits::Hooks::new(status, cgroup)?;
     // 6. identity: who builds the sandbox (real root: root itself; the program drops later)
     let id = userns::identity(&policy, caller.real_root)?;
     // 7. unshare
@@ -50,7 +51,6 @@ pub fn run(start: &Start) -> Result<()> {
         mount::build(&plan)?;
     }
     // 9. fork #1: returns in PID 1; the caller's process supervises.
-    let hooks = limits::Hooks::new(status, cgroup)?;
     let sup = Supervision { wall_time: policy.wall_time.map(std::time::Duration::from_secs_f64), new_session: policy.new_session, hooks: Box::new(hooks) };
     let pid1 = pidns::fork_supervisor(saved, sup)?;
     if policy.has(libc::CLONE_NEWNS) {

@@ -19,6 +19,8 @@ use crate::sys;
 /// A compiled filter, ready to load.
 pub struct Filter {
     pub bpf: Vec<u8>,
+    /// The exceptions filter (see [`exceptions_bpf`]), loaded before `bpf`.
+    pub exceptions: Option<Vec<u8>>,
     /// `kill` rules are reported through a listener that init watches.
     pub notify: bool,
     pub rules: usize,
@@ -69,6 +71,14 @@ pub fn compile(s: &Seccomp) -> Result<Filter> {
     // A binary tree keeps the cost of argument-checked syscalls low (PITFALLS 36).
     ctx.set_ctl_optimize(2).map_err(|e| lib_err("seccomp_attr_set(CTL_OPTIMIZE, 2)".into(), e))?;
     let mut added = 0;
+    // Exception syscalls are decided by the second filter; this one must let them through
+    // (of two filters the kernel takes the stricter answer).
+    if s.default_action != Action::Allow {
+        for e in &s.exceptions {
+            ctx.add_rule_exact(ScmpAction::Allow, ScmpSyscall::from(e.nr))
+                .map_err(|err| lib_err(format!("seccomp_rule_add({}, allow)", e.name), err))?;
+        }
+    }
     for r in &s.rules {
         let conditional_exception = !r.args.is_empty()
             && s.rules.iter().any(|o| o.nr == r.nr && o.args.is_empty() && o.action != r.action);
@@ -85,13 +95,104 @@ pub fn compile(s: &Seccomp) -> Result<Filter> {
         };
         res.map_err(|e| {
             lib_err(format!("seccomp_rule_add({}, {})", r.name, r.action.describe()), e)
-                .hint(format!("rule from {}", r.at))
+                .hint(format!("rule from {}", r.at()))
         })?;
         added += 1;
     }
     let bpf = export(&ctx)?;
     let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
-    Ok(Filter { bpf, notify, rules: added })
+    let exceptions = (!s.exceptions.is_empty()).then(|| exceptions_bpf(&s.exceptions));
+    Ok(Filter { bpf, exceptions, notify, rules: added })
+}
+
+// Classic BPF, as seccomp(2) runs it.
+const LD_ABS_W: u16 = 0x20;
+const JEQ_K: u16 = 0x15;
+const AND_K: u16 = 0x54;
+const RET_K: u16 = 0x06;
+const RET_ALLOW: u32 = 0x7fff_0000;
+
+#[cfg(target_arch = "x86_64")]
+const AUDIT_ARCH: u32 = 0xC000_003E;
+#[cfg(target_arch = "aarch64")]
+const AUDIT_ARCH: u32 = 0xC000_00B7;
+#[cfg(target_arch = "riscv64")]
+const AUDIT_ARCH: u32 = 0xC000_00F3;
+
+/// Offsets in `struct seccomp_data` of an argument's low and high 32-bit halves.
+fn arg_offsets(index: u32) -> (u32, u32) {
+    let base = 16 + 8 * index;
+    if cfg!(target_endian = "little") { (base, base + 4) } else { (base + 4, base) }
+}
+
+fn ret_value(a: Action) -> u32 {
+    match a {
+        Action::Allow => RET_ALLOW,
+        Action::Errno(e) => 0x0005_0000 | (e as u32 & 0xffff),
+        Action::KillThread => 0,
+        Action::Trap => 0x0003_0000,
+        Action::Log => 0x7ffc_0000,
+        // Refused by the policy for exceptions (only init can report a kill).
+        Action::Kill => 0x8000_0000,
+    }
+}
+
+struct Insn(u16, u8, u8, u32);
+
+/// The second filter: for each syscall with exceptions, its cases in order (first match wins),
+/// else its unconditional action; every other syscall is allowed here and decided by the
+/// libseccomp filter.
+pub fn exceptions_bpf(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<u8> {
+    let mut prog = vec![
+        Insn(LD_ABS_W, 0, 0, 4),
+        Insn(JEQ_K, 1, 0, AUDIT_ARCH),
+        // Another ABI: the main filter kills it.
+        Insn(RET_K, 0, 0, RET_ALLOW),
+        Insn(LD_ABS_W, 0, 0, 0),
+    ];
+    for g in groups {
+        let mut block: Vec<Insn> = Vec::new();
+        let wide = !is_32bit_arg(&g.name, g.index);
+        let (lo, hi) = arg_offsets(g.index);
+        for (cmp, action) in &g.cases {
+            let (mask, value) = match cmp.op {
+                CmpOp::MaskedEq(m) => (m, cmp.value & m),
+                _ => (u64::MAX, cmp.value),
+            };
+            let (mask, value) = if wide { (mask, value) } else { (mask & 0xffff_ffff, value & 0xffff_ffff) };
+            let half = |off: u32, m: u32, v: u32, miss: u8| -> Vec<Insn> {
+                let mut v_ = vec![Insn(LD_ABS_W, 0, 0, off)];
+                if m != u32::MAX {
+                    v_.push(Insn(AND_K, 0, 0, m));
+                }
+                v_.push(Insn(JEQ_K, 0, miss, v));
+                v_
+            };
+            let low = half(lo, mask as u32, value as u32, 1);
+            let mut case: Vec<Insn> = Vec::new();
+            if wide {
+                // On a miss of the high half, jump past the low half and the return.
+                let skip = (low.len() + 1) as u8;
+                case.extend(half(hi, (mask >> 32) as u32, (value >> 32) as u32, skip));
+            }
+            case.extend(low);
+            case.push(Insn(RET_K, 0, 0, ret_value(*action)));
+            block.extend(case);
+        }
+        block.push(Insn(RET_K, 0, 0, ret_value(g.base)));
+        assert!(block.len() < 255, "exception block too long for a BPF jump");
+        prog.push(Insn(JEQ_K, 0, block.len() as u8, g.nr as u32));
+        prog.extend(block);
+    }
+    prog.push(Insn(RET_K, 0, 0, RET_ALLOW));
+    let mut out = Vec::with_capacity(prog.len() * 8);
+    for Insn(code, jt, jf, k) in prog {
+        out.extend_from_slice(&code.to_ne_bytes());
+        out.push(jt);
+        out.push(jf);
+        out.extend_from_slice(&k.to_ne_bytes());
+    }
+    out
 }
 
 /// The BPF program, through a memfd (libseccomp 2.5 exports only to a descriptor).
@@ -110,6 +211,11 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 /// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
 /// rules, if any.
 pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
+    if let Some(e) = &f.exceptions {
+        sys::seccomp_load(e, false).map_err(|err| {
+            Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8), err)
+        })?;
+    }
     let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
         let err = Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, {} instructions)", f.bpf.len() / 8), e);
         match e {

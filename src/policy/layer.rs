@@ -659,13 +659,16 @@ impl Layer {
         }
         let capabilities = self.capabilities.unwrap_or_default();
         let no_new_privs = self.no_new_privs.as_ref().is_none_or(|n| n.v);
-        let seccomp = self.seccomp.map(|s| {
-            let default_action = s.v.default_action.unwrap_or(Action::Allow);
-            (syscalls::finish(default_action, s.v.rules), s.origin, s.ptr)
-        });
-        if let (Some(n), Some((sc, ..))) = (&self.no_new_privs, &seccomp)
+        let seccomp = match self.seccomp {
+            Some(s) => {
+                let default_action = s.v.default_action.unwrap_or(Action::Allow);
+                Some(syscalls::finish(default_action, s.v.rules)?)
+            }
+            None => None,
+        };
+        if let (Some(n), Some(sc)) = (&self.no_new_privs, &seccomp)
             && !n.v
-            && !(sc.rules.is_empty() && sc.default_action == Action::Allow)
+            && !(sc.rules.is_empty() && sc.exceptions.is_empty() && sc.default_action == Action::Allow)
             && !capabilities.contains(&21)
         {
             return Err(n.err(
@@ -719,7 +722,7 @@ impl Layer {
             rlimits,
             cgroup,
             wall_time: self.wall_time.flatten(),
-            seccomp: seccomp.map(|(s, ..)| s),
+            seccomp,
         })
     }
 }

@@ -58,8 +58,27 @@ pub struct SeccompRule {
     pub nr: i32,
     pub action: Action,
     pub args: Vec<ArgCmp>,
-    /// `file: /seccomp/rules/N`.
-    pub at: String,
+    /// Where it was written.
+    pub origin: String,
+    pub ptr: Ptr,
+}
+
+impl SeccompRule {
+    pub fn at(&self) -> String {
+        format!("{}: {}", self.origin, self.ptr)
+    }
+}
+
+/// An unconditional rule for a syscall followed by later rules that compare one argument: the
+/// later ones are exceptions, tried in order, and the unconditional action applies otherwise.
+/// libseccomp lets an unconditional rule decide every call, so these are compiled apart.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct ArgExceptions {
+    pub name: String,
+    pub nr: i32,
+    pub index: u32,
+    pub base: Action,
+    pub cases: Vec<(ArgCmp, Action)>,
 }
 
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -67,6 +86,7 @@ pub struct Seccomp {
     pub default_action: Action,
     /// After overrides: at most one rule per (syscall, conditions), in policy order.
     pub rules: Vec<SeccompRule>,
+    pub exceptions: Vec<ArgExceptions>,
 }
 
 /// What one file says; merged along the `extends` chain.
@@ -159,12 +179,18 @@ fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> 
         }
     }
     o.finish(&["comment", "action", "errno", "syscalls", "args", "optional"])?;
-    let at = format!("{origin}: {ptr}");
     for (i, n) in names.iter().enumerate() {
         let np = sp.index(i);
         let name = as_str(n, &np)?;
         for (sys, nr) in resolve(name, &np, optional)? {
-            out.push(SeccompRule { name: sys, nr, action: act, args: args.clone(), at: at.clone() });
+            out.push(SeccompRule {
+                name: sys,
+                nr,
+                action: act,
+                args: args.clone(),
+                origin: origin.to_owned(),
+                ptr: ptr.clone(),
+            });
         }
     }
     Ok(())
@@ -327,22 +353,58 @@ pub fn arch_name() -> &'static str {
     }
 }
 
-/// Applies the override rule: a later rule for the same syscall and the same argument
-/// conditions replaces the earlier one in place; an unconditional rule also replaces every
-/// earlier conditional rule for that syscall, since it decides every call.
-pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Seccomp {
+/// Applies the override rules, in policy order:
+/// - an unconditional rule decides every call of its syscall: it replaces every earlier rule
+///   for that syscall;
+/// - a later rule with the same conditions replaces the earlier one in place;
+/// - a rule comparing one argument (`eq` or `masked_eq`) after an unconditional rule for the
+///   same syscall is an exception to it (see [`ArgExceptions`]).
+pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp, PolicyError> {
     let mut out: Vec<SeccompRule> = Vec::with_capacity(rules.len());
+    let mut exceptions: Vec<ArgExceptions> = Vec::new();
     for r in rules {
         if r.args.is_empty() {
             out.retain(|o| o.nr != r.nr);
+            exceptions.retain(|e| e.nr != r.nr);
             out.push(r);
+        } else if let Some(g) = exceptions.iter_mut().find(|e| e.nr == r.nr) {
+            add_exception(g, r)?;
+        } else if let Some(pos) = out.iter().position(|o| o.nr == r.nr && o.args.is_empty()) {
+            let base = out.remove(pos);
+            let mut g = ArgExceptions { name: r.name.clone(), nr: r.nr, index: r.args[0].index, base: base.action, cases: Vec::new() };
+            add_exception(&mut g, r)?;
+            exceptions.push(g);
         } else if let Some(o) = out.iter_mut().find(|o| o.nr == r.nr && o.args == r.args) {
             *o = r;
         } else {
             out.push(r);
         }
     }
-    Seccomp { default_action, rules: out }
+    Ok(Seccomp { default_action, rules: out, exceptions })
+}
+
+fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {
+    let err = |msg: String| PolicyError::At { origin: r.origin.clone(), ptr: r.ptr.clone(), msg };
+    let [cmp] = r.args.as_slice() else {
+        return Err(err(format!(
+            "an exception to the unconditional rule for {} may compare one argument only",
+            r.name
+        )));
+    };
+    if cmp.index != g.index || !matches!(cmp.op, CmpOp::Eq | CmpOp::MaskedEq(_)) {
+        return Err(err(format!(
+            "exceptions to the unconditional rule for {} must all be eq or masked_eq on argument {}",
+            r.name, g.index
+        )));
+    }
+    if matches!(r.action, Action::Kill) || matches!(g.base, Action::Kill) {
+        return Err(err(format!("\"kill\" cannot take part in exceptions ({}); use kill_thread or errno", r.name)));
+    }
+    match g.cases.iter_mut().find(|(c, _)| c == cmp) {
+        Some(case) => case.1 = r.action,
+        None => g.cases.push((*cmp, r.action)),
+    }
+    Ok(())
 }
 
 /// Arguments that the kernel reads as 32-bit `int`s: comparisons on them use the low 32 bits
