@@ -38,7 +38,11 @@ pub unsafe extern "C" fn __libc_start_main(
     // SAFETY: RTLD_NEXT with a NUL-terminated name; dlsym has no other precondition.
     let next = unsafe { libc::dlsym(libc::RTLD_NEXT, c"__libc_start_main".as_ptr()) };
     if next.is_null() {
-        fatal(&Error::refused(Step::Guard, "dlsym(RTLD_NEXT, __libc_start_main) found nothing", "glibc is not loaded after the preload"));
+        fatal(&Error::refused(
+            Step::Guard,
+            "dlsym(RTLD_NEXT, __libc_start_main) found nothing",
+            "glibc is not loaded after the preload",
+        ));
     }
     // A panic must never continue into main (panic = "abort" as well).
     match std::panic::catch_unwind(setup) {
@@ -75,14 +79,15 @@ fn guards() -> Result<()> {
         ));
     }
     let status = std::fs::read_to_string("/proc/self/status").map_err(|e| {
-        Error::call(Step::Guard, "read(/proc/self/status)", nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)))
-            .hint("selfbox needs /proc")
+        Error::call(
+            Step::Guard,
+            "read(/proc/self/status)",
+            nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
+        )
+        .hint("selfbox needs /proc")
     })?;
-    let threads = status
-        .lines()
-        .find_map(|l| l.strip_prefix("Threads:"))
-        .and_then(|v| v.trim().parse::<u32>().ok())
-        .unwrap_or(1);
+    let threads =
+        status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1);
     if threads > 1 {
         return Err(Error::refused(
             Step::Guard,

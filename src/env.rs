@@ -74,10 +74,7 @@ pub fn plan(entries: &[&[u8]], policy: &EnvPolicy, lib: &LibId) -> (Vec<Decision
             }
             if name == b"LD_PRELOAD" {
                 let v = String::from_utf8_lossy(value);
-                let rest: Vec<&str> = v
-                    .split([':', ' '])
-                    .filter(|s| !s.is_empty() && !lib.matches(s))
-                    .collect();
+                let rest: Vec<&str> = v.split([':', ' ']).filter(|s| !s.is_empty() && !lib.matches(s)).collect();
                 return if rest.is_empty() {
                     Decision::Drop
                 } else {
@@ -99,7 +96,8 @@ pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
     let mut out: Vec<CString> = Vec::with_capacity(entries.len() + added.len());
     let mut removed = 0;
     let to_c = |b: Vec<u8>| {
-        CString::new(b).map_err(|_| Error::refused(Step::Env, "an environment value contains a NUL byte", "fix env.set"))
+        CString::new(b)
+            .map_err(|_| Error::refused(Step::Env, "an environment value contains a NUL byte", "fix env.set"))
     };
     for (entry, d) in entries.iter().zip(decisions) {
         match d {

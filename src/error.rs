@@ -55,9 +55,18 @@ impl Step {
 pub enum Error {
     Policy(PolicyError),
     /// Refused before anything changed (not a failed call).
-    Refused { step: Step, what: String, hint: String },
+    Refused {
+        step: Step,
+        what: String,
+        hint: String,
+    },
     /// A call failed.
-    Call { step: Step, call: String, errno: Errno, hint: Option<String> },
+    Call {
+        step: Step,
+        call: String,
+        errno: Errno,
+        hint: Option<String>,
+    },
 }
 
 pub type Result<T> = std::result::Result<T, Error>;

@@ -224,7 +224,8 @@ pub fn enter_cgroup(policy: &Policy) -> Result<Option<CgroupRun>> {
     if cg.is_empty() {
         return Ok(None);
     }
-    let mountinfo = std::fs::read_to_string("/proc/self/mountinfo").at(Step::Cgroup, || "read(/proc/self/mountinfo)".into())?;
+    let mountinfo =
+        std::fs::read_to_string("/proc/self/mountinfo").at(Step::Cgroup, || "read(/proc/self/mountinfo)".into())?;
     let selfcg = std::fs::read_to_string("/proc/self/cgroup").at(Step::Cgroup, || "read(/proc/self/cgroup)".into())?;
     let plan = match plan_cgroup(cg, &mountinfo, &selfcg) {
         Ok(p) => p,
@@ -350,7 +351,11 @@ impl Joined {
                     std::thread::sleep(std::time::Duration::from_millis(if attempt < 10 { 1 } else { 10 }));
                 }
                 Err(e) => {
-                    let line = format!("selfbox: cgroup: rmdir({}): {} (left behind)\n", self.path, crate::policy::values::errno_name(e as i32));
+                    let line = format!(
+                        "selfbox: cgroup: rmdir({}): {} (left behind)\n",
+                        self.path,
+                        crate::policy::values::errno_name(e as i32)
+                    );
                     let _ = sys::write_all(2, line.as_bytes());
                     return;
                 }
@@ -387,10 +392,7 @@ impl CgroupRun {
     }
 
     fn fds(&self) -> Vec<RawFd> {
-        self.joined
-            .iter()
-            .flat_map(|j| [j.parent.as_raw_fd(), j.parent_procs.as_raw_fd(), j.dir.as_raw_fd()])
-            .collect()
+        self.joined.iter().flat_map(|j| [j.parent.as_raw_fd(), j.parent_procs.as_raw_fd(), j.dir.as_raw_fd()]).collect()
     }
 }
 
@@ -404,10 +406,18 @@ impl StatusFd {
         let Some(v) = caller_var("SELFBOX_STATUS_FD") else { return Ok(None) };
         let text = String::from_utf8_lossy(&v).into_owned();
         let fd: RawFd = text.trim().parse().map_err(|_| {
-            Error::refused(Step::Policy, format!("SELFBOX_STATUS_FD={text} is not a descriptor number"), "give an open descriptor, e.g. 3")
+            Error::refused(
+                Step::Policy,
+                format!("SELFBOX_STATUS_FD={text} is not a descriptor number"),
+                "give an open descriptor, e.g. 3",
+            )
         })?;
         if fd <= 2 {
-            return Err(Error::refused(Step::Policy, format!("SELFBOX_STATUS_FD={fd}"), "use a descriptor above 2; 0-2 are the program's"));
+            return Err(Error::refused(
+                Step::Policy,
+                format!("SELFBOX_STATUS_FD={fd}"),
+                "use a descriptor above 2; 0-2 are the program's",
+            ));
         }
         match sys::own_fd(fd) {
             Some(f) => {
@@ -416,7 +426,11 @@ impl StatusFd {
                     .at(Step::Policy, || format!("fcntl({fd}, F_SETFD, FD_CLOEXEC)"))?;
                 Ok(Some(StatusFd(f)))
             }
-            None => Err(Error::refused(Step::Policy, format!("SELFBOX_STATUS_FD={fd} is not open"), "open it in the caller, e.g. `3>status.jsonl`")),
+            None => Err(Error::refused(
+                Step::Policy,
+                format!("SELFBOX_STATUS_FD={fd} is not open"),
+                "open it in the caller, e.g. `3>status.jsonl`",
+            )),
         }
     }
 

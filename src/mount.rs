@@ -38,12 +38,31 @@ pub enum Op {
     MkdirAll(String),
     /// Creates an empty file to bind a file onto.
     Touch(String),
-    Bind { src: String, dst: String },
-    Tmpfs { dst: String, size: Option<u64>, mode: Option<u32> },
-    Dev { dst: String },
-    Symlink { link: String, dst: String },
-    Dir { dst: String, mode: u32 },
-    File { dst: String, content: String, mode: u32 },
+    Bind {
+        src: String,
+        dst: String,
+    },
+    Tmpfs {
+        dst: String,
+        size: Option<u64>,
+        mode: Option<u32>,
+    },
+    Dev {
+        dst: String,
+    },
+    Symlink {
+        link: String,
+        dst: String,
+    },
+    Dir {
+        dst: String,
+        mode: u32,
+    },
+    File {
+        dst: String,
+        content: String,
+        mode: u32,
+    },
 }
 
 /// A read-only flag to set (or clear) once every mount is in place.
@@ -137,12 +156,15 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
     for m in &policy.mounts {
         let t = m.target.as_str();
         // The mountpoint itself (or, for created entries, their parent) must be reachable.
-        let creates_itself = matches!(m.kind, MountKind::Symlink { .. } | MountKind::Dir { .. } | MountKind::File { .. })
-            || matches!(&m.kind, MountKind::Bind { host: Some(h), .. } if h.symlink.is_some());
+        let creates_itself =
+            matches!(m.kind, MountKind::Symlink { .. } | MountKind::Dir { .. } | MountKind::File { .. })
+                || matches!(&m.kind, MountKind::Bind { host: Some(h), .. } if h.symlink.is_some());
         let point = if creates_itself { parent(t) } else { t };
         match backing(point, policy.root, &before) {
             Backing::Blocked(by) => {
-                return Err(m.error(format!("target {t} lies under {by}, which is a symlink or proc mount of this policy")));
+                return Err(
+                    m.error(format!("target {t} lies under {by}, which is a symlink or proc mount of this policy"))
+                );
             }
             Backing::Host(_) if creates_itself => {
                 return Err(m.error(format!(
@@ -222,11 +244,9 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
             }
             MountKind::Proc => plan.procs.push(t.to_owned()),
             MountKind::Dir { mode } => plan.ops.push(Op::Dir { dst: t.to_owned(), mode: *mode }),
-            MountKind::File { content, mode } => plan.ops.push(Op::File {
-                dst: t.to_owned(),
-                content: content.clone(),
-                mode: *mode,
-            }),
+            MountKind::File { content, mode } => {
+                plan.ops.push(Op::File { dst: t.to_owned(), content: content.clone(), mode: *mode })
+            }
         }
         before.push(Planned { target: t, kind: &m.kind });
     }
@@ -283,14 +303,8 @@ pub fn build(plan: &Plan) -> Result<()> {
     let old = match plan.root {
         Root::Host => "",
         Root::Tmpfs => {
-            mount(
-                Some("selfbox"),
-                STAGING,
-                Some("tmpfs"),
-                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
-                Some("mode=0755"),
-            )
-            .map_err(|e| err(format!("mount(tmpfs, {STAGING})"), e))?;
+            mount(Some("selfbox"), STAGING, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=0755"))
+                .map_err(|e| err(format!("mount(tmpfs, {STAGING})"), e))?;
             let put_old = format!("{STAGING}{OLD_ROOT}");
             nix::unistd::mkdir(put_old.as_str(), Mode::from_bits_truncate(0o700))
                 .map_err(|e| err(format!("mkdir({put_old})"), e))?;
@@ -312,7 +326,9 @@ pub fn build(plan: &Plan) -> Result<()> {
             let e2 = err(call, e);
             match e {
                 nix::errno::Errno::ENOSYS => e2.hint("read-only binds need Linux 5.12 or later (mount_setattr)"),
-                nix::errno::Errno::EPERM if !a.readonly => e2.hint("the source is read-only on the host and that flag is locked"),
+                nix::errno::Errno::EPERM if !a.readonly => {
+                    e2.hint("the source is read-only on the host and that flag is locked")
+                }
                 _ => e2,
             }
         })?;
@@ -359,8 +375,14 @@ fn apply(op: &Op, old: &str) -> Result<()> {
                 opts.push(',');
             }
             opts.push_str(&format!("mode={mode:o}"));
-            mount(Some("tmpfs"), dst.as_str(), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some(opts.as_str()))
-                .map_err(|e| err(format!("mount(tmpfs, {dst}, {opts})"), e))
+            mount(
+                Some("tmpfs"),
+                dst.as_str(),
+                Some("tmpfs"),
+                MsFlags::MS_NOSUID | MsFlags::MS_NODEV,
+                Some(opts.as_str()),
+            )
+            .map_err(|e| err(format!("mount(tmpfs, {dst}, {opts})"), e))
         }
         Op::Dev { dst } => dev(dst, old),
         Op::Symlink { link, dst } => {

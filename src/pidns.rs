@@ -248,7 +248,8 @@ fn supervise(
         }
     };
     let report = page.get();
-    let mut outcome = Outcome { status: waited.status, reason: Reason::Setup, wall: start.elapsed(), rusage: Some(waited.rusage) };
+    let mut outcome =
+        Outcome { status: waited.status, reason: Reason::Setup, wall: start.elapsed(), rusage: Some(waited.rusage) };
     if timed_out {
         outcome.reason = Reason::WallTime;
         outcome.status = 124 << 8;

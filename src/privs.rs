@@ -54,8 +54,8 @@ pub fn enter_cwd(policy: &Policy, caller: &CallerCwd) -> Result<()> {
         debug!("cwd", "{dir} (policy)");
         return Ok(());
     }
-    let same = !caller.path.is_empty()
-        && std::fs::metadata(&caller.path).is_ok_and(|m| Some((m.dev(), m.ino())) == caller.id);
+    let same =
+        !caller.path.is_empty() && std::fs::metadata(&caller.path).is_ok_and(|m| Some((m.dev(), m.ino())) == caller.id);
     let dir = if same { caller.path.as_str() } else { "/" };
     nix::unistd::chdir(dir).at(Step::Cwd, || format!("chdir({dir})"))?;
     debug!("cwd", "{dir}{}", if same { " (the caller's)" } else { " (the caller's is not visible)" });

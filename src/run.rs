@@ -51,7 +51,11 @@ pub fn run(start: &Start) -> Result<()> {
         mount::build(&plan)?;
     }
     // 9. fork #1: returns in PID 1; the caller's process supervises.
-    let sup = Supervision { wall_time: policy.wall_time.map(std::time::Duration::from_secs_f64), new_session: policy.new_session, hooks: Box::new(hooks) };
+    let sup = Supervision {
+        wall_time: policy.wall_time.map(std::time::Duration::from_secs_f64),
+        new_session: policy.new_session,
+        hooks: Box::new(hooks),
+    };
     let pid1 = pidns::fork_supervisor(saved, sup)?;
     if policy.has(libc::CLONE_NEWNS) {
         mount::finish_in_pidns(&plan)?;
@@ -99,7 +103,8 @@ impl Caller {
         let cwd = CallerCwd::capture();
         let exe = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
         let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
-        let var = |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
+        let var =
+            |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
         let passwd = passwd_entry(uid);
         let vars = Vars {
             home: var("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
@@ -135,9 +140,12 @@ fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
     let raw = env::caller_var("SELFBOX_POLICY")
         .or_else(|| env::caller_var("POLICY"))
         .ok_or(Error::Policy(policy::PolicyError::Missing))?;
-    let text = String::from_utf8(raw).map_err(|_| Error::refused(Step::Policy, "SELFBOX_POLICY is not UTF-8", "give a path or JSON text"))?;
-    let source = if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
-    let ctx = Context { vars: caller.vars.clone(), search_dirs: policy_dirs(&start.lib.path), real_root: caller.real_root };
+    let text = String::from_utf8(raw)
+        .map_err(|_| Error::refused(Step::Policy, "SELFBOX_POLICY is not UTF-8", "give a path or JSON text"))?;
+    let source =
+        if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
+    let ctx =
+        Context { vars: caller.vars.clone(), search_dirs: policy_dirs(&start.lib.path), real_root: caller.real_root };
     Ok(policy::load(&source, &ctx)?)
 }
 
@@ -146,8 +154,13 @@ fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
 pub fn policy_dirs(lib: &str) -> Vec<PathBuf> {
     let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
     let up2 = dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
-    [up2.join("share/selfbox/policy"), up2.join("policy"), PathBuf::from("/usr/local/share/selfbox/policy"), PathBuf::from("/usr/share/selfbox/policy")]
-        .into_iter()
-        .filter(|d| d.is_dir())
-        .collect()
+    [
+        up2.join("share/selfbox/policy"),
+        up2.join("policy"),
+        PathBuf::from("/usr/local/share/selfbox/policy"),
+        PathBuf::from("/usr/share/selfbox/policy"),
+    ]
+    .into_iter()
+    .filter(|d| d.is_dir())
+    .collect()
 }

@@ -61,12 +61,12 @@ fn lib_err(call: String, e: libseccomp::error::SeccompError) -> Error {
 /// Builds the BPF program for the native architecture only; any other ABI (i386 `int 0x80`,
 /// x32) kills the process.
 pub fn compile(s: &Seccomp) -> Result<Filter> {
+    let start = std::time::Instant::now();
     let default = scmp_action(s.default_action);
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("seccomp_init".into(), e))?;
     // We set no_new_privs ourselves and load the exported program with seccomp(2).
     ctx.set_ctl_nnp(false).map_err(|e| lib_err("seccomp_attr_set(CTL_NNP)".into(), e))?;
-    ctx.set_act_badarch(ScmpAction::KillProcess)
-        .map_err(|e| lib_err("seccomp_attr_set(ACT_BADARCH)".into(), e))?;
+    ctx.set_act_badarch(ScmpAction::KillProcess).map_err(|e| lib_err("seccomp_attr_set(ACT_BADARCH)".into(), e))?;
     ctx.set_api_sysrawrc(true).map_err(|e| lib_err("seccomp_attr_set(API_SYSRAWRC)".into(), e))?;
     // A binary tree keeps the cost of argument-checked syscalls low (PITFALLS 36).
     ctx.set_ctl_optimize(2).map_err(|e| lib_err("seccomp_attr_set(CTL_OPTIMIZE, 2)".into(), e))?;
@@ -80,8 +80,8 @@ pub fn compile(s: &Seccomp) -> Result<Filter> {
         }
     }
     for r in &s.rules {
-        let conditional_exception = !r.args.is_empty()
-            && s.rules.iter().any(|o| o.nr == r.nr && o.args.is_empty() && o.action != r.action);
+        let conditional_exception =
+            !r.args.is_empty() && s.rules.iter().any(|o| o.nr == r.nr && o.args.is_empty() && o.action != r.action);
         if r.action == s.default_action && !conditional_exception {
             continue;
         }
@@ -102,6 +102,13 @@ pub fn compile(s: &Seccomp) -> Result<Filter> {
     let bpf = export(&ctx)?;
     let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
     let exceptions = (!s.exceptions.is_empty()).then(|| exceptions_bpf(&s.exceptions));
+    debug!(
+        "seccomp",
+        "built {added} rules into {} instructions (+{} for exceptions) in {} us",
+        bpf.len() / 8,
+        exceptions.as_ref().map_or(0, |e| e.len() / 8),
+        start.elapsed().as_micros()
+    );
     Ok(Filter { bpf, exceptions, notify, rules: added })
 }
 
@@ -213,7 +220,11 @@ fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
 pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
     if let Some(e) = &f.exceptions {
         sys::seccomp_load(e, false).map_err(|err| {
-            Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8), err)
+            Error::call(
+                Step::Seccomp,
+                format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8),
+                err,
+            )
         })?;
     }
     let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
@@ -236,11 +247,14 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
 pub struct KillReporter {
     sock: Option<OwnedFd>,
     listener: Option<OwnedFd>,
+    /// Processes already sent SIGSYS: if one comes back (it caught or blocked the signal in
+    /// between), it gets SIGKILL.
+    signaled: Vec<u32>,
 }
 
 impl KillReporter {
     pub fn new(sock: Option<OwnedFd>) -> KillReporter {
-        KillReporter { sock, listener: None }
+        KillReporter { sock, listener: None, signaled: Vec::new() }
     }
 
     fn take_listener(&mut self, program: libc::pid_t) {
@@ -287,13 +301,32 @@ impl InitWatch for KillReporter {
             .get_name_by_arch(ScmpArch::native())
             .unwrap_or_else(|_| format!("syscall {}", n.nr));
         let args: Vec<String> = n.args.iter().map(|a| format!("{a:#x}")).collect();
-        let who = if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
+        let who =
+            if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
         let line = format!("selfbox: program killed by seccomp policy: {name}({}){who}\n", args.join(", "));
         let _ = sys::write_all(2, line.as_bytes());
-        // SIGKILL ends the whole thread group; init reports the program's death as SIGSYS.
-        let _ = sys::kill(n.pid as libc::pid_t, libc::SIGKILL);
+        // Die of SIGSYS, as a seccomp kill would, when the signal would do that; otherwise (or
+        // the second time) of SIGKILL, which init then reports as SIGSYS for the program.
+        let sig =
+            if !self.signaled.contains(&n.pid) && sigsys_is_default(n.pid) { libc::SIGSYS } else { libc::SIGKILL };
+        self.signaled.push(n.pid);
+        let _ = sys::kill(n.pid as libc::pid_t, sig);
         n.pid as libc::pid_t == program
     }
+}
+
+/// Whether SIGSYS would terminate thread `tid` now: not blocked, ignored or caught (read from
+/// the sandbox's /proc; without one, assume not).
+fn sigsys_is_default(tid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let bit = 1u64 << (libc::SIGSYS - 1);
+    ["SigBlk:", "SigIgn:", "SigCgt:"].iter().all(|key| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit == 0)
+    })
 }
 
 /// The program's side of the hand-over: the only syscalls it makes under the filter before
@@ -304,7 +337,9 @@ pub fn hand_over(sock: OwnedFd, listener: OwnedFd) -> Result<()> {
     let mut ack = [0u8; 1];
     match nix::unistd::read(sock.as_fd(), &mut ack) {
         Ok(1) => {}
-        Ok(_) => return Err(Error::refused(Step::Seccomp, "init did not take the seccomp listener", "see the line above")),
+        Ok(_) => {
+            return Err(Error::refused(Step::Seccomp, "init did not take the seccomp listener", "see the line above"));
+        }
         Err(e) => return Err(Error::call(Step::Seccomp, "read(ack)", e)),
     }
     drop(listener);

@@ -201,10 +201,8 @@ pub struct SigInfo {
 pub fn sigtimedwait(set: &libc::sigset_t, timeout: Option<std::time::Duration>) -> Result<Option<SigInfo>> {
     // SAFETY: siginfo_t is plain data; the kernel fills it.
     let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let ts = timeout.map(|d| libc::timespec {
-        tv_sec: d.as_secs() as libc::time_t,
-        tv_nsec: d.subsec_nanos() as libc::c_long,
-    });
+    let ts = timeout
+        .map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long });
     let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
     // SAFETY: set, info and (when not null) tsp point to valid values.
     let r = unsafe { libc::sigtimedwait(set, &mut info, tsp) };
@@ -313,10 +311,7 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
 
 /// The highest capability number this kernel knows.
 pub fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap")
-        .ok()
-        .and_then(|s| s.trim().parse().ok())
-        .unwrap_or(40)
+    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
 }
 
 // ---- mounts and file descriptors ----

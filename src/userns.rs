@@ -82,9 +82,7 @@ fn flag_names(flags: i32) -> String {
 }
 
 fn read_sysctl(name: &str) -> Option<String> {
-    std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/")))
-        .ok()
-        .map(|s| s.trim().to_owned())
+    std::fs::read_to_string(format!("/proc/sys/{}", name.replace('.', "/"))).ok().map(|s| s.trim().to_owned())
 }
 
 /// Why the kernel refused a user namespace, from the sysctls that control it.
@@ -100,8 +98,12 @@ fn userns_hint(errno: nix::errno::Errno) -> String {
     }
     match errno {
         nix::errno::Errno::ENOSPC => "the user.max_user_namespaces (or another namespace) limit is reached".into(),
-        nix::errno::Errno::EINVAL => "the process has more than one thread, or the kernel lacks one of these namespaces".into(),
-        nix::errno::Errno::EPERM => "user namespaces are not allowed here (a container's seccomp profile, or a kernel sysctl)".into(),
+        nix::errno::Errno::EINVAL => {
+            "the process has more than one thread, or the kernel lacks one of these namespaces".into()
+        }
+        nix::errno::Errno::EPERM => {
+            "user namespaces are not allowed here (a container's seccomp profile, or a kernel sysctl)".into()
+        }
         _ => "the kernel refused the namespaces".into(),
     }
 }
@@ -120,11 +122,7 @@ pub fn unshare_all(policy: &Policy, id: &Identity) -> Result<()> {
     let outer = (geteuid().as_raw(), getegid().as_raw());
     unshare(CloneFlags::from_bits_retain(flags)).map_err(|e| {
         let err = Error::call(Step::Unshare, format!("unshare({})", flag_names(flags)), e);
-        if flags & libc::CLONE_NEWUSER != 0 {
-            err.hint(userns_hint(e))
-        } else {
-            err
-        }
+        if flags & libc::CLONE_NEWUSER != 0 { err.hint(userns_hint(e)) } else { err }
     })?;
     if flags & libc::CLONE_NEWUSER != 0 {
         write_maps(policy, outer, None)?;
@@ -137,9 +135,8 @@ pub fn unshare_all(policy: &Policy, id: &Identity) -> Result<()> {
 /// user namespace and maps itself.
 pub fn enter_late(policy: &Policy, id: &Identity) -> Result<()> {
     let outer = (geteuid().as_raw(), getegid().as_raw());
-    unshare(CloneFlags::CLONE_NEWUSER).map_err(|e| {
-        Error::call(Step::Privs, "unshare(CLONE_NEWUSER)", e).hint(userns_hint(e))
-    })?;
+    unshare(CloneFlags::CLONE_NEWUSER)
+        .map_err(|e| Error::call(Step::Privs, "unshare(CLONE_NEWUSER)", e).hint(userns_hint(e)))?;
     write_maps(policy, outer, id.proc.as_ref())?;
     debug!("privileges", "user namespace entered as {}:{}", outer.0, outer.1);
     Ok(())

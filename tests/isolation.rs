@@ -39,7 +39,8 @@ fn read_only_binds_cover_submounts() {
         let sub = s.dir("data/sub");
         // A private mount namespace around the run holds a tmpfs submount under the source.
         let setup = format!("mount -t tmpfs -o mode=0777 sub {} && exec \"$@\"", sub.display());
-        let unshare: &[&str] = if who == Who::Root { &["unshare", "-m", "--propagation", "private"] } else { &["unshare", "-Urm"] };
+        let unshare: &[&str] =
+            if who == Who::Root { &["unshare", "-m", "--propagation", "private"] } else { &["unshare", "-Urm"] };
         let mut wrap: Vec<&str> = unshare.to_vec();
         wrap.extend(["/bin/sh", "-c", &setup, "sh"]);
         let policy = |ro: bool| {
@@ -62,7 +63,8 @@ fn tmp_is_private() {
     let s = Scratch::new("tmp");
     let marker = format!("selfbox-tmp-marker-{}", std::process::id());
     for who in identities() {
-        let out = sandboxed(who, &default_policy()).sh(&format!("ls -A /tmp | wc -l; touch /tmp/{marker} && echo made"));
+        let out =
+            sandboxed(who, &default_policy()).sh(&format!("ls -A /tmp | wc -l; touch /tmp/{marker} && echo made"));
         let lines: Vec<&str> = out.ok().stdout.lines().collect();
         assert_eq!(lines, ["0", "made"], "as {who:?}: {out:?}");
         assert!(!std::path::Path::new("/tmp").join(&marker).exists(), "the sandbox wrote the host's /tmp");
@@ -254,11 +256,14 @@ fn proc_sys_is_read_only() {
 
 #[test]
 fn minimal_dev() {
-    let script = "ls /dev | sort | tr '\\n' ' '; echo; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok";
+    let script =
+        "ls /dev | sort | tr '\\n' ' '; echo; head -c 4 /dev/urandom | wc -c; echo x > /dev/null && echo null-ok";
     for who in identities() {
         let out = sandboxed(who, &default_policy()).sh(script);
         let lines: Vec<&str> = out.ok().stdout.lines().collect();
-        for n in ["full", "null", "pts", "ptmx", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero", "fd"] {
+        for n in [
+            "full", "null", "pts", "ptmx", "random", "shm", "stderr", "stdin", "stdout", "tty", "urandom", "zero", "fd",
+        ] {
             assert!(lines[0].split(' ').any(|e| e == n), "as {who:?}: /dev lacks {n}: {}", lines[0]);
         }
         assert!(!lines[0].contains("sda") && !lines[0].contains("vda") && !lines[0].contains("mem "), "{}", lines[0]);

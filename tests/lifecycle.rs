@@ -24,10 +24,7 @@ fn live_with(needle: &str) -> Vec<i32> {
             // /proc/PID/stat: "pid (comm) S ..."; comm may hold spaces, the state follows the last ')'.
             std::fs::read_to_string(format!("/proc/{p}/stat"))
                 .ok()
-                .and_then(|s| {
-                    s.rsplit_once(')')
-                        .map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X']))
-                })
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
                 .is_some_and(|dead| !dead)
         })
         .collect()
@@ -53,10 +50,7 @@ fn count(haystack: &str, needle: &str) -> usize {
 
 /// A policy extending the shipped default with `extra` top-level fields, inline.
 fn inline_policy(extra: &str) -> String {
-    format!(
-        r#"{{"selfbox": 1, "extends": "{}", {extra}}}"#,
-        default_policy()
-    )
+    format!(r#"{{"selfbox": 1, "extends": "{}", {extra}}}"#, default_policy())
 }
 
 #[test]
@@ -65,11 +59,7 @@ fn exit_codes_pass_through() {
         for n in [0, 3, 255] {
             let script = format!("exit {n}");
             let out = sandboxed(who, &default_policy()).sh(&script);
-            assert_eq!(
-                (out.code, out.signal),
-                (Some(n), None),
-                "as {who:?}, exit {n}: {out:?}"
-            );
+            assert_eq!((out.code, out.signal), (Some(n), None), "as {who:?}, exit {n}: {out:?}");
             // Control: the same program without the sandbox, so the expected value is the program's own.
             let ctl = bare(who).sh(&script);
             assert_eq!(ctl.code, Some(n), "control as {who:?}: {ctl:?}");
@@ -84,44 +74,21 @@ fn fatal_signals_pass_through() {
     let segv = segv.to_str().unwrap();
     for who in identities() {
         let out = sandboxed(who, &default_policy()).sh("kill -TERM $$; echo survived");
-        assert_eq!(
-            (out.status(), out.signal),
-            (143, Some(15)),
-            "as {who:?}: {out:?}"
-        );
+        assert_eq!((out.status(), out.signal), (143, Some(15)), "as {who:?}: {out:?}");
         assert!(!out.stdout.contains("survived"), "as {who:?}: {out:?}");
 
         let out = sandboxed(who, &default_policy()).run(&[segv]);
-        assert!(
-            out.stdout.contains("crashing"),
-            "as {who:?}: the probe did not run: {out:?}"
-        );
-        assert_eq!(
-            (out.status(), out.signal),
-            (139, Some(11)),
-            "as {who:?}: {out:?}"
-        );
+        assert!(out.stdout.contains("crashing"), "as {who:?}: the probe did not run: {out:?}");
+        assert_eq!((out.status(), out.signal), (139, Some(11)), "as {who:?}: {out:?}");
 
         // Controls: the bare programs die the same way, and a program that merely exits 143
         // has the same status() but no signal: the signal check tells them apart.
         let ctl = bare(who).sh("kill -TERM $$");
-        assert_eq!(
-            (ctl.status(), ctl.signal),
-            (143, Some(15)),
-            "control as {who:?}: {ctl:?}"
-        );
+        assert_eq!((ctl.status(), ctl.signal), (143, Some(15)), "control as {who:?}: {ctl:?}");
         let ctl = bare(who).run(&[segv]);
-        assert_eq!(
-            (ctl.status(), ctl.signal),
-            (139, Some(11)),
-            "control as {who:?}: {ctl:?}"
-        );
+        assert_eq!((ctl.status(), ctl.signal), (139, Some(11)), "control as {who:?}: {ctl:?}");
         let ctl = sandboxed(who, &default_policy()).sh("exit 143");
-        assert_eq!(
-            (ctl.status(), ctl.signal),
-            (143, None),
-            "control as {who:?}: {ctl:?}"
-        );
+        assert_eq!((ctl.status(), ctl.signal), (143, None), "control as {who:?}: {ctl:?}");
     }
 }
 
@@ -136,9 +103,8 @@ const TRAP_TERM: &str = "trap 'echo TERM; t=1' TERM; echo ready; i=0; j=0; \
 fn sigterm_to_the_supervisor_reaches_the_program_once() {
     let within = Duration::from_secs(10);
     for who in identities() {
-        let mut r = sandboxed(who, &default_policy())
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", TRAP_TERM]);
+        let mut r =
+            sandboxed(who, &default_policy()).timeout(Duration::from_secs(20)).spawn(&["/bin/sh", "-c", TRAP_TERM]);
         r.expect_line("ready", within);
         r.signal(libc::SIGTERM);
         let out = r.wait();
@@ -147,9 +113,8 @@ fn sigterm_to_the_supervisor_reaches_the_program_once() {
         assert_eq!(out.status(), 0, "as {who:?}: {out:?}");
 
         // Control: two signals, the second after the first was handled, are counted as two.
-        let mut r = sandboxed(who, &default_policy())
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", TRAP_TERM]);
+        let mut r =
+            sandboxed(who, &default_policy()).timeout(Duration::from_secs(20)).spawn(&["/bin/sh", "-c", TRAP_TERM]);
         r.expect_line("ready", within);
         r.signal(libc::SIGTERM);
         r.expect_line("TERM", within);
@@ -158,9 +123,7 @@ fn sigterm_to_the_supervisor_reaches_the_program_once() {
         assert_eq!(count(&out.stdout, "TERM"), 2, "control as {who:?}: {out:?}");
 
         // Control: without the sandbox the same program sees it once.
-        let mut r = bare(who)
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", TRAP_TERM]);
+        let mut r = bare(who).timeout(Duration::from_secs(20)).spawn(&["/bin/sh", "-c", TRAP_TERM]);
         r.expect_line("ready", within);
         r.signal(libc::SIGTERM);
         let out = r.wait();
@@ -172,45 +135,30 @@ fn sigterm_to_the_supervisor_reaches_the_program_once() {
 #[test]
 fn an_unhandled_sigterm_kills_the_program() {
     let looping = |prefix: &str| {
-        format!(
-            "{prefix} echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; echo finished"
-        )
+        format!("{prefix} echo ready; i=0; while [ $i -lt 30 ]; do sleep 0.1; i=$((i+1)); done; echo finished")
     };
     let within = Duration::from_secs(10);
     for who in identities() {
-        let mut r = sandboxed(who, &default_policy())
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", &looping("")]);
+        let mut r =
+            sandboxed(who, &default_policy()).timeout(Duration::from_secs(20)).spawn(&["/bin/sh", "-c", &looping("")]);
         r.expect_line("ready", within);
         r.signal(libc::SIGTERM);
         let out = r.wait();
-        assert_eq!(
-            (out.status(), out.signal),
-            (143, Some(15)),
-            "as {who:?}: {out:?}"
-        );
+        assert_eq!((out.status(), out.signal), (143, Some(15)), "as {who:?}: {out:?}");
         assert!(!out.stdout.contains("finished"), "as {who:?}: {out:?}");
-        assert!(
-            out.elapsed < Duration::from_secs(2),
-            "as {who:?}: the signal did not end it: {out:?}"
-        );
+        assert!(out.elapsed < Duration::from_secs(2), "as {who:?}: the signal did not end it: {out:?}");
 
         // Control: a program that ignores SIGTERM runs to its end and exits 0.
-        let mut r = sandboxed(who, &default_policy())
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", &looping("trap '' TERM;")]);
+        let mut r = sandboxed(who, &default_policy()).timeout(Duration::from_secs(20)).spawn(&[
+            "/bin/sh",
+            "-c",
+            &looping("trap '' TERM;"),
+        ]);
         r.expect_line("ready", within);
         r.signal(libc::SIGTERM);
         let out = r.wait();
-        assert_eq!(
-            (out.status(), out.signal),
-            (0, None),
-            "control as {who:?}: {out:?}"
-        );
-        assert!(
-            out.stdout.contains("finished"),
-            "control as {who:?}: {out:?}"
-        );
+        assert_eq!((out.status(), out.signal), (0, None), "control as {who:?}: {out:?}");
+        assert!(out.stdout.contains("finished"), "control as {who:?}: {out:?}");
     }
 }
 
@@ -277,11 +225,7 @@ const TRAP_INT: &str = "trap 'echo GOT-INT; t=1' INT; echo ready; i=0; j=0; \
 fn on_a_terminal(run: &Run, script: &str, ctrl_c: u32) -> String {
     let inner = run.command(&["/bin/sh", "-c", script]);
     let mut py = Command::new("/usr/bin/python3");
-    py.arg("-c")
-        .arg(PTY_DRIVER)
-        .arg(ctrl_c.to_string())
-        .arg(inner.get_program())
-        .args(inner.get_args());
+    py.arg("-c").arg(PTY_DRIVER).arg(ctrl_c.to_string()).arg(inner.get_program()).args(inner.get_args());
     for (k, v) in inner.get_envs() {
         match v {
             Some(v) => py.env(k, v),
@@ -291,9 +235,7 @@ fn on_a_terminal(run: &Run, script: &str, ctrl_c: u32) -> String {
     if let Some(d) = inner.get_current_dir() {
         py.current_dir(d);
     }
-    py.stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped());
+    py.stdin(std::process::Stdio::null()).stdout(std::process::Stdio::piped()).stderr(std::process::Stdio::piped());
     let mut child = py.spawn().expect("spawn /usr/bin/python3");
     // The driver bounds itself (about 45 s at most); this is the last resort.
     let deadline = Instant::now() + Duration::from_secs(60);
@@ -307,11 +249,7 @@ fn on_a_terminal(run: &Run, script: &str, ctrl_c: u32) -> String {
     }
     let out = child.wait_with_output().expect("driver output");
     let stdout = String::from_utf8_lossy(&out.stdout).into_owned();
-    assert!(
-        out.status.success(),
-        "pty driver failed: {stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "pty driver failed: {stdout}\n{}", String::from_utf8_lossy(&out.stderr));
     stdout
 }
 
@@ -321,15 +259,9 @@ fn on_a_terminal(run: &Run, script: &str, ctrl_c: u32) -> String {
 fn ctrl_c_on_a_terminal_reaches_the_program_once() {
     for who in identities() {
         let out = on_a_terminal(&sandboxed(who, &default_policy()), TRAP_INT, 1);
-        assert!(
-            out.contains("ready"),
-            "as {who:?}: the program did not start: {out}"
-        );
+        assert!(out.contains("ready"), "as {who:?}: the program did not start: {out}");
         assert_eq!(count(&out, "GOT-INT"), 1, "as {who:?}: {out}");
-        assert!(
-            out.contains("done") && out.contains("STATUS=0"),
-            "as {who:?}: {out}"
-        );
+        assert!(out.contains("done") && out.contains("STATUS=0"), "as {who:?}: {out}");
 
         // Controls: bare, the same program sees one; two Ctrl-C are counted as two.
         let ctl = on_a_terminal(&bare(who), TRAP_INT, 1);
@@ -360,16 +292,10 @@ fn orphans_are_reaped() {
         assert!(!out.stdout.contains("zombie"), "as {who:?}: {out:?}");
 
         // Control: the same program as PID 1 of a plain PID namespace leaves a zombie.
-        let unshare: &[&str] = if who == Who::Root {
-            &["unshare", "-pf", "--mount-proc"]
-        } else {
-            &["unshare", "-Urpf", "--mount-proc"]
-        };
+        let unshare: &[&str] =
+            if who == Who::Root { &["unshare", "-pf", "--mount-proc"] } else { &["unshare", "-Urpf", "--mount-proc"] };
         let ctl = bare(who).wrap(unshare).sh(ORPHAN);
-        assert!(
-            ctl.stdout.contains("Z (zombie)"),
-            "control as {who:?}: {ctl:?}"
-        );
+        assert!(ctl.stdout.contains("Z (zombie)"), "control as {who:?}: {ctl:?}");
     }
 }
 
@@ -379,31 +305,16 @@ fn nothing_survives_a_sigkilled_supervisor() {
     for (i, who) in identities().into_iter().enumerate() {
         let m = format!("sleep 30.5{}", marker(i as u32));
         let script = format!("echo ready; exec {m}");
-        let mut r = sandboxed(who, &default_policy())
-            .timeout(Duration::from_secs(20))
-            .spawn(&["/bin/sh", "-c", &script]);
+        let mut r =
+            sandboxed(who, &default_policy()).timeout(Duration::from_secs(20)).spawn(&["/bin/sh", "-c", &script]);
         r.expect_line("ready", Duration::from_secs(10));
-        let is_sleep = |p: &i32| {
-            std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep")
-        };
-        let running = eventually(Duration::from_secs(5), || {
-            live_with(&m).iter().any(is_sleep)
-        });
+        let is_sleep = |p: &i32| std::fs::read_to_string(format!("/proc/{p}/comm")).is_ok_and(|c| c.trim() == "sleep");
+        let running = eventually(Duration::from_secs(5), || live_with(&m).iter().any(is_sleep));
         // Control: before the kill the detection sees the program, and the supervisor.
         let before = live_with(&m);
-        assert!(
-            running,
-            "as {who:?}: the program never showed up: {before:?}"
-        );
-        assert!(
-            before.contains(&r.pid()),
-            "as {who:?}: {before:?} lacks the supervisor {}",
-            r.pid()
-        );
-        assert!(
-            before.len() >= 3,
-            "as {who:?}: supervisor, init and program expected: {before:?}"
-        );
+        assert!(running, "as {who:?}: the program never showed up: {before:?}");
+        assert!(before.contains(&r.pid()), "as {who:?}: {before:?} lacks the supervisor {}", r.pid());
+        assert!(before.len() >= 3, "as {who:?}: supervisor, init and program expected: {before:?}");
 
         r.signal(libc::SIGKILL);
         let out = r.wait();
@@ -413,10 +324,7 @@ fn nothing_survives_a_sigkilled_supervisor() {
             left = live_with(&m);
             left.is_empty()
         });
-        assert!(
-            gone,
-            "as {who:?}: still running 3 s after the supervisor's SIGKILL: {left:?}"
-        );
+        assert!(gone, "as {who:?}: still running 3 s after the supervisor's SIGKILL: {left:?}");
     }
 }
 
@@ -427,31 +335,19 @@ fn an_inherited_ignored_sigchld_does_no_harm() {
     let ign = probe("lc_ignchld");
     let ign = [ign.to_str().unwrap()];
     let bit = |out: &Out| -> bool {
-        let line = out
-            .stdout
-            .lines()
-            .find(|l| l.starts_with("SigIgn:"))
-            .unwrap_or_else(|| panic!("no SigIgn: {out:?}"));
+        let line =
+            out.stdout.lines().find(|l| l.starts_with("SigIgn:")).unwrap_or_else(|| panic!("no SigIgn: {out:?}"));
         let mask = u64::from_str_radix(line["SigIgn:".len()..].trim(), 16).unwrap();
         mask & (1 << (libc::SIGCHLD - 1)) != 0
     };
     let sig_ign = ["/bin/grep", "SigIgn", "/proc/self/status"];
     for who in identities() {
         let out = sandboxed(who, &default_policy()).wrap(&ign).sh("exit 5");
-        assert_eq!(
-            (out.code, out.signal),
-            (Some(5), None),
-            "as {who:?}: {out:?}"
-        );
-        let out = sandboxed(who, &default_policy())
-            .wrap(&ign)
-            .sh("sh -c 'exit 3'; echo $?");
+        assert_eq!((out.code, out.signal), (Some(5), None), "as {who:?}: {out:?}");
+        let out = sandboxed(who, &default_policy()).wrap(&ign).sh("sh -c 'exit 3'; echo $?");
         assert_eq!(out.ok().stdout.trim(), "3", "as {who:?}: {out:?}");
         let out = sandboxed(who, &default_policy()).wrap(&ign).run(&sig_ign);
-        assert!(
-            bit(out.ok()),
-            "as {who:?}: the program lost the caller's SIG_IGN: {out:?}"
-        );
+        assert!(bit(out.ok()), "as {who:?}: the program lost the caller's SIG_IGN: {out:?}");
 
         // Controls: without the wrapper the bit is clear; bare, the wrapper sets it.
         let ctl = sandboxed(who, &default_policy()).run(&sig_ign);
@@ -467,37 +363,20 @@ fn wall_time_ends_the_run_with_124() {
     for (i, who) in identities().into_iter().enumerate() {
         let m = format!("10.4{}", marker(10 + i as u32));
         let out = sandboxed(who, &policy).run(&["/bin/sleep", &m]);
-        assert_eq!(
-            (out.code, out.signal),
-            (Some(124), None),
-            "as {who:?}: {out:?}"
-        );
+        assert_eq!((out.code, out.signal), (Some(124), None), "as {who:?}: {out:?}");
         let secs = out.elapsed.as_secs_f64();
-        assert!(
-            (0.9..=2.5).contains(&secs),
-            "as {who:?}: ended after {secs} s: {out:?}"
-        );
+        assert!((0.9..=2.5).contains(&secs), "as {who:?}: ended after {secs} s: {out:?}");
         assert!(out.stderr.contains("wall_time"), "as {who:?}: {out:?}");
         let mut left = Vec::new();
         let gone = eventually(Duration::from_secs(1), || {
             left = live_with(&m);
             left.is_empty()
         });
-        assert!(
-            gone,
-            "as {who:?}: the program outlived its wall_time: {left:?}"
-        );
+        assert!(gone, "as {who:?}: the program outlived its wall_time: {left:?}");
 
         // Control: a program that ends in time is not touched.
         let ctl = sandboxed(who, &policy).run(&["/bin/sleep", "0.2"]);
-        assert_eq!(
-            (ctl.code, ctl.signal),
-            (Some(0), None),
-            "control as {who:?}: {ctl:?}"
-        );
-        assert!(
-            !ctl.stderr.contains("wall_time"),
-            "control as {who:?}: {ctl:?}"
-        );
+        assert_eq!((ctl.code, ctl.signal), (Some(0), None), "control as {who:?}: {ctl:?}");
+        assert!(!ctl.stderr.contains("wall_time"), "control as {who:?}: {ctl:?}");
     }
 }

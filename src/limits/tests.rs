@@ -34,15 +34,18 @@ fn v1_maps_each_controller_to_its_hierarchy() {
     let by = |p: &str| plan.iter().find(|h| h.parent == p).unwrap_or_else(|| panic!("{p}: {plan:?}"));
     let mem = by("/sys/fs/cgroup/memory/jobs/a");
     assert!(!mem.v2);
-    assert_eq!(mem.files, vec![
-        ("memory.limit_in_bytes", (512u64 << 20).to_string()),
-        ("memory.memsw.limit_in_bytes", (512u64 << 20).to_string()),
-    ]);
+    assert_eq!(
+        mem.files,
+        vec![
+            ("memory.limit_in_bytes", (512u64 << 20).to_string()),
+            ("memory.memsw.limit_in_bytes", (512u64 << 20).to_string()),
+        ]
+    );
     assert_eq!(by("/sys/fs/cgroup/pids").files, vec![("pids.max", "64".to_string())]);
-    assert_eq!(by("/sys/fs/cgroup/cpu").files, vec![
-        ("cpu.cfs_period_us", "100000".to_string()),
-        ("cpu.cfs_quota_us", "150000".to_string()),
-    ]);
+    assert_eq!(
+        by("/sys/fs/cgroup/cpu").files,
+        vec![("cpu.cfs_period_us", "100000".to_string()), ("cpu.cfs_quota_us", "150000".to_string()),]
+    );
     assert_eq!(by("/sys/fs/cgroup/blkio").files, vec![("blkio.weight", "10".to_string())]);
 }
 
@@ -54,13 +57,16 @@ fn v2_puts_everything_in_one_child_of_the_callers_cgroup() {
     assert!(h.v2);
     assert_eq!(h.parent, "/sys/fs/cgroup/user.slice/user-1000.slice/app.scope");
     assert_eq!(h.controllers, vec!["memory", "pids", "cpu", "io"]);
-    assert_eq!(h.files, vec![
-        ("memory.max", (512u64 << 20).to_string()),
-        ("memory.swap.max", "0".to_string()),
-        ("pids.max", "64".to_string()),
-        ("cpu.max", "150000 100000".to_string()),
-        ("io.weight", "default 100".to_string()),
-    ]);
+    assert_eq!(
+        h.files,
+        vec![
+            ("memory.max", (512u64 << 20).to_string()),
+            ("memory.swap.max", "0".to_string()),
+            ("pids.max", "64".to_string()),
+            ("cpu.max", "150000 100000".to_string()),
+            ("io.weight", "default 100".to_string()),
+        ]
+    );
 }
 
 #[test]

@@ -1,5 +1,5 @@
 use super::*;
-use crate::policy::{CloseFds, Cgroup, DEFAULT_NAMESPACES, EnvPolicy, IdMap, Ptr};
+use crate::policy::{Cgroup, CloseFds, DEFAULT_NAMESPACES, EnvPolicy, IdMap, Ptr};
 
 /// A described host: directories and files that exist.
 struct Host(Vec<(&'static str, bool)>);
@@ -11,13 +11,16 @@ impl HostFs for Host {
 }
 
 fn bind(src: &str, target: &str, readonly: bool) -> Mount {
-    mnt(target, MountKind::Bind {
-        source: src.into(),
-        host: Some(HostPath { path: src.into(), is_dir: !src.ends_with(".conf"), symlink: None }),
-        readonly,
-        optional: false,
-        keep_symlink: false,
-    })
+    mnt(
+        target,
+        MountKind::Bind {
+            source: src.into(),
+            host: Some(HostPath { path: src.into(), is_dir: !src.ends_with(".conf"), symlink: None }),
+            readonly,
+            optional: false,
+            keep_symlink: false,
+        },
+    )
 }
 
 fn mnt(target: &str, kind: MountKind) -> Mount {
@@ -50,37 +53,46 @@ fn policy(root: Root, mounts: Vec<Mount>) -> Policy {
 
 #[test]
 fn tmpfs_root_creates_mountpoints_and_sets_read_only_last() {
-    let p = policy(Root::Tmpfs, vec![
-        bind("/usr", "/usr", true),
-        bind("/etc/resolv.conf", "/etc/resolv.conf", true),
-        mnt("/bin", MountKind::Symlink { link: "usr/bin".into() }),
-        mnt("/proc", MountKind::Proc),
-        mnt("/dev", MountKind::Dev),
-        mnt("/tmp", MountKind::Tmpfs { size: None, mode: None }),
-        bind("/home/u/src", "/work", false),
-    ]);
+    let p = policy(
+        Root::Tmpfs,
+        vec![
+            bind("/usr", "/usr", true),
+            bind("/etc/resolv.conf", "/etc/resolv.conf", true),
+            mnt("/bin", MountKind::Symlink { link: "usr/bin".into() }),
+            mnt("/proc", MountKind::Proc),
+            mnt("/dev", MountKind::Dev),
+            mnt("/tmp", MountKind::Tmpfs { size: None, mode: None }),
+            bind("/home/u/src", "/work", false),
+        ],
+    );
     let plan = plan(&p, &Host(vec![])).unwrap();
-    assert_eq!(plan.ops, vec![
-        Op::MkdirAll("/usr".into()),
-        Op::Bind { src: "/usr".into(), dst: "/usr".into() },
-        Op::MkdirAll("/etc".into()),
-        Op::Touch("/etc/resolv.conf".into()),
-        Op::Bind { src: "/etc/resolv.conf".into(), dst: "/etc/resolv.conf".into() },
-        Op::Symlink { link: "usr/bin".into(), dst: "/bin".into() },
-        Op::MkdirAll("/proc".into()),
-        Op::MkdirAll("/dev".into()),
-        Op::Dev { dst: "/dev".into() },
-        Op::MkdirAll("/tmp".into()),
-        Op::Tmpfs { dst: "/tmp".into(), size: None, mode: None },
-        Op::MkdirAll("/work".into()),
-        Op::Bind { src: "/home/u/src".into(), dst: "/work".into() },
-    ]);
+    assert_eq!(
+        plan.ops,
+        vec![
+            Op::MkdirAll("/usr".into()),
+            Op::Bind { src: "/usr".into(), dst: "/usr".into() },
+            Op::MkdirAll("/etc".into()),
+            Op::Touch("/etc/resolv.conf".into()),
+            Op::Bind { src: "/etc/resolv.conf".into(), dst: "/etc/resolv.conf".into() },
+            Op::Symlink { link: "usr/bin".into(), dst: "/bin".into() },
+            Op::MkdirAll("/proc".into()),
+            Op::MkdirAll("/dev".into()),
+            Op::Dev { dst: "/dev".into() },
+            Op::MkdirAll("/tmp".into()),
+            Op::Tmpfs { dst: "/tmp".into(), size: None, mode: None },
+            Op::MkdirAll("/work".into()),
+            Op::Bind { src: "/home/u/src".into(), dst: "/work".into() },
+        ]
+    );
     assert_eq!(plan.procs, vec!["/proc".to_string()]);
-    assert_eq!(plan.attrs, vec![
-        Attr { path: "/usr".into(), readonly: true, recursive: true },
-        Attr { path: "/etc/resolv.conf".into(), readonly: true, recursive: true },
-        Attr { path: "/dev".into(), readonly: true, recursive: false },
-    ]);
+    assert_eq!(
+        plan.attrs,
+        vec![
+            Attr { path: "/usr".into(), readonly: true, recursive: true },
+            Attr { path: "/etc/resolv.conf".into(), readonly: true, recursive: true },
+            Attr { path: "/dev".into(), readonly: true, recursive: false },
+        ]
+    );
 }
 
 #[test]
@@ -92,7 +104,11 @@ fn nothing_is_created_on_the_host() {
     let ok = plan(&p, &Host(vec![("/home/u/src/share", true)])).unwrap();
     assert!(!ok.ops.contains(&Op::MkdirAll("/work/share".into())), "{:?}", ok.ops);
     // dir, file and symlink entries would write into the source.
-    for kind in [MountKind::Dir { mode: 0o755 }, MountKind::File { content: String::new(), mode: 0o644 }, MountKind::Symlink { link: "x".into() }] {
+    for kind in [
+        MountKind::Dir { mode: 0o755 },
+        MountKind::File { content: String::new(), mode: 0o644 },
+        MountKind::Symlink { link: "x".into() },
+    ] {
         let p = policy(Root::Tmpfs, vec![bind("/home/u/src", "/work", false), mnt("/work/new", kind)]);
         let e = plan(&p, &Host(vec![])).unwrap_err().to_string();
         assert!(e.contains("would be created on the host"), "{e}");
@@ -106,11 +122,14 @@ fn nothing_is_created_on_the_host() {
 
 #[test]
 fn a_tmpfs_makes_its_subtree_creatable() {
-    let p = policy(Root::Host, vec![
-        mnt("/home", MountKind::Tmpfs { size: None, mode: None }),
-        mnt("/home/user", MountKind::Dir { mode: 0o700 }),
-        bind("/srv/data", "/home/user/data", true),
-    ]);
+    let p = policy(
+        Root::Host,
+        vec![
+            mnt("/home", MountKind::Tmpfs { size: None, mode: None }),
+            mnt("/home/user", MountKind::Dir { mode: 0o700 }),
+            bind("/srv/data", "/home/user/data", true),
+        ],
+    );
     let plan = plan(&p, &Host(vec![("/home", true)])).unwrap();
     assert!(plan.ops.contains(&Op::Dir { dst: "/home/user".into(), mode: 0o700 }));
     assert!(plan.ops.contains(&Op::MkdirAll("/home/user/data".into())));
@@ -121,7 +140,10 @@ fn kinds_must_match_and_symlinks_are_not_crossed() {
     let p = policy(Root::Tmpfs, vec![bind("/src", "/work", false), bind("/etc/app.conf", "/work/app", true)]);
     let e = plan(&p, &Host(vec![("/src/app", true)])).unwrap_err().to_string();
     assert!(e.contains("is a directory on the host") && e.contains("needs a file"), "{e}");
-    let p = policy(Root::Tmpfs, vec![mnt("/bin", MountKind::Symlink { link: "usr/bin".into() }), bind("/opt", "/bin/opt", true)]);
+    let p = policy(
+        Root::Tmpfs,
+        vec![mnt("/bin", MountKind::Symlink { link: "usr/bin".into() }), bind("/opt", "/bin/opt", true)],
+    );
     assert!(plan(&p, &Host(vec![])).unwrap_err().to_string().contains("lies under /bin"));
     let p = policy(Root::Tmpfs, vec![mnt("/proc", MountKind::Proc), bind("/opt", "/proc/x", true)]);
     assert!(plan(&p, &Host(vec![])).unwrap_err().to_string().contains("lies under /proc"));
@@ -129,31 +151,40 @@ fn kinds_must_match_and_symlinks_are_not_crossed() {
 
 #[test]
 fn writable_mounts_under_read_only_ones_are_cleared() {
-    let p = policy(Root::Tmpfs, vec![
-        bind("/usr", "/usr", true),
-        mnt("/usr/local", MountKind::Tmpfs { size: None, mode: None }),
-        bind("/srv", "/usr/src", false),
-        bind("/srv/ro", "/usr/src/ro", true),
-    ]);
+    let p = policy(
+        Root::Tmpfs,
+        vec![
+            bind("/usr", "/usr", true),
+            mnt("/usr/local", MountKind::Tmpfs { size: None, mode: None }),
+            bind("/srv", "/usr/src", false),
+            bind("/srv/ro", "/usr/src/ro", true),
+        ],
+    );
     let host = Host(vec![("/usr/local", true), ("/usr/src", true), ("/srv/ro", true)]);
     let plan = plan(&p, &host).unwrap();
-    assert_eq!(plan.attrs, vec![
-        Attr { path: "/usr".into(), readonly: true, recursive: true },
-        Attr { path: "/usr/local".into(), readonly: false, recursive: false },
-        Attr { path: "/usr/src".into(), readonly: false, recursive: false },
-        Attr { path: "/usr/src/ro".into(), readonly: true, recursive: true },
-    ]);
+    assert_eq!(
+        plan.attrs,
+        vec![
+            Attr { path: "/usr".into(), readonly: true, recursive: true },
+            Attr { path: "/usr/local".into(), readonly: false, recursive: false },
+            Attr { path: "/usr/src".into(), readonly: false, recursive: false },
+            Attr { path: "/usr/src/ro".into(), readonly: true, recursive: true },
+        ]
+    );
 }
 
 #[test]
 fn kept_symlinks_become_symlinks() {
-    let keep = mnt("/bin", MountKind::Bind {
-        source: "/bin".into(),
-        host: Some(HostPath { path: "/bin".into(), is_dir: false, symlink: Some("usr/bin".into()) }),
-        readonly: true,
-        optional: false,
-        keep_symlink: true,
-    });
+    let keep = mnt(
+        "/bin",
+        MountKind::Bind {
+            source: "/bin".into(),
+            host: Some(HostPath { path: "/bin".into(), is_dir: false, symlink: Some("usr/bin".into()) }),
+            readonly: true,
+            optional: false,
+            keep_symlink: true,
+        },
+    );
     let plan = plan(&policy(Root::Tmpfs, vec![keep]), &Host(vec![])).unwrap();
     assert_eq!(plan.ops, vec![Op::Symlink { link: "usr/bin".into(), dst: "/bin".into() }]);
     assert!(plan.attrs.is_empty());
@@ -161,10 +192,10 @@ fn kept_symlinks_become_symlinks() {
 
 #[test]
 fn mkdirs_are_not_repeated() {
-    let p = policy(Root::Tmpfs, vec![
-        mnt("/a/b/c", MountKind::Tmpfs { size: None, mode: None }),
-        mnt("/a/b", MountKind::Dir { mode: 0o755 }),
-    ]);
+    let p = policy(
+        Root::Tmpfs,
+        vec![mnt("/a/b/c", MountKind::Tmpfs { size: None, mode: None }), mnt("/a/b", MountKind::Dir { mode: 0o755 })],
+    );
     let plan = plan(&p, &Host(vec![])).unwrap();
     let mkdirs = plan.ops.iter().filter(|o| matches!(o, Op::MkdirAll(_))).count();
     assert_eq!(mkdirs, 1, "{:?}", plan.ops);

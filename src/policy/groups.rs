@@ -58,32 +58,17 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "@chown",
         help: "Change ownership of files and directories",
-        members: &[
-            "chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32",
-        ],
+        members: &["chown", "chown32", "fchown", "fchown32", "fchownat", "lchown", "lchown32"],
     },
     Group {
         name: "@clock",
         help: "Change the system time",
-        members: &[
-            "adjtimex",
-            "clock_adjtime",
-            "clock_adjtime64",
-            "clock_settime",
-            "clock_settime64",
-            "settimeofday",
-        ],
+        members: &["adjtimex", "clock_adjtime", "clock_adjtime64", "clock_settime", "clock_settime64", "settimeofday"],
     },
     Group {
         name: "@cpu-emulation",
         help: "System calls for CPU emulation functionality",
-        members: &[
-            "modify_ldt",
-            "subpage_prot",
-            "switch_endian",
-            "vm86",
-            "vm86old",
-        ],
+        members: &["modify_ldt", "subpage_prot", "switch_endian", "vm86", "vm86old"],
     },
     Group {
         name: "@debug",
@@ -322,11 +307,7 @@ pub const GROUPS: &[Group] = &[
             "shmget",
         ],
     },
-    Group {
-        name: "@keyring",
-        help: "Kernel keyring access",
-        members: &["add_key", "keyctl", "request_key"],
-    },
+    Group { name: "@keyring", help: "Kernel keyring access", members: &["add_key", "keyctl", "request_key"] },
     Group {
         name: "@known",
         help: "All known syscalls declared in the kernel",
@@ -585,12 +566,7 @@ pub const GROUPS: &[Group] = &[
     Group {
         name: "@sandbox",
         help: "Sandbox functionality",
-        members: &[
-            "landlock_add_rule",
-            "landlock_create_ruleset",
-            "landlock_restrict_self",
-            "seccomp",
-        ],
+        members: &["landlock_add_rule", "landlock_create_ruleset", "landlock_restrict_self", "seccomp"],
     },
     Group {
         name: "@setuid",
@@ -632,23 +608,11 @@ pub const GROUPS: &[Group] = &[
             "sigsuspend",
         ],
     },
-    Group {
-        name: "@swap",
-        help: "Enable/disable swap devices",
-        members: &["swapoff", "swapon"],
-    },
+    Group { name: "@swap", help: "Enable/disable swap devices", members: &["swapoff", "swapon"] },
     Group {
         name: "@sync",
         help: "Synchronize files and memory to storage",
-        members: &[
-            "fdatasync",
-            "fsync",
-            "msync",
-            "sync",
-            "sync_file_range",
-            "sync_file_range2",
-            "syncfs",
-        ],
+        members: &["fdatasync", "fsync", "msync", "sync", "sync_file_range", "sync_file_range2", "syncfs"],
     },
     Group {
         name: "@system-service",
@@ -765,12 +729,7 @@ mod tests {
     #[test]
     fn groups_sorted_and_unique() {
         for pair in GROUPS.windows(2) {
-            assert!(
-                pair[0].name < pair[1].name,
-                "{} before {}",
-                pair[0].name,
-                pair[1].name
-            );
+            assert!(pair[0].name < pair[1].name, "{} before {}", pair[0].name, pair[1].name);
         }
         for g in GROUPS {
             let set: BTreeSet<_> = g.members.iter().collect();
@@ -784,11 +743,7 @@ mod tests {
         fn visit(i: usize, state: &mut [u8], path: &mut Vec<&'static str>) {
             match state[i] {
                 2 => return,
-                1 => panic!(
-                    "reference cycle: {} -> {}",
-                    path.join(" -> "),
-                    GROUPS[i].name
-                ),
+                1 => panic!("reference cycle: {} -> {}", path.join(" -> "), GROUPS[i].name),
                 _ => {}
             }
             state[i] = 1;
@@ -862,9 +817,7 @@ mod tests {
             Sheb,
         ];
         let resolves = |name: &str| {
-            ARCHES.iter().any(|&arch| {
-                ScmpSyscall::from_name_by_arch(name, arch).is_ok_and(|s| s.as_raw_syscall() >= 0)
-            })
+            ARCHES.iter().any(|&arch| ScmpSyscall::from_name_by_arch(name, arch).is_ok_and(|s| s.as_raw_syscall() >= 0))
         };
         let mut failures = Vec::new();
         let mut seen = BTreeSet::new();
@@ -881,20 +834,14 @@ mod tests {
                 failures.push(format!("{m} is excused but is in no group"));
             }
         }
-        assert!(
-            failures.is_empty(),
-            "unresolvable members: {}",
-            failures.join(", ")
-        );
+        assert!(failures.is_empty(), "unresolvable members: {}", failures.join(", "));
     }
 
     #[test]
     fn system_service_contents() {
         let mut all = BTreeSet::new();
         expand(find("@system-service").unwrap(), &mut all);
-        for s in [
-            "read", "write", "openat", "clone", "execve", "mmap", "futex", "socket",
-        ] {
+        for s in ["read", "write", "openat", "clone", "execve", "mmap", "futex", "socket"] {
             assert!(all.contains(s), "@system-service lacks {s}");
         }
         for s in ["mount", "reboot", "init_module", "kexec_load", "swapon"] {

@@ -51,9 +51,7 @@ impl<'de> Deserialize<'de> for Json {
                 Ok(Json::Num(v.into()))
             }
             fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
-                serde_json::Number::from_f64(v)
-                    .map(Json::Num)
-                    .ok_or_else(|| E::custom("number out of range"))
+                serde_json::Number::from_f64(v).map(Json::Num).ok_or_else(|| E::custom("number out of range"))
             }
             fn visit_str<E>(self, v: &str) -> Result<Json, E> {
                 Ok(Json::Str(v.to_owned()))
@@ -143,11 +141,7 @@ pub struct ObjReader<'a> {
 impl<'a> ObjReader<'a> {
     pub fn new(v: &'a Json, ptr: &Ptr) -> Result<Self, PolicyError> {
         match v {
-            Json::Obj(fields) => Ok(ObjReader {
-                ptr: ptr.clone(),
-                used: vec![false; fields.len()],
-                fields,
-            }),
+            Json::Obj(fields) => Ok(ObjReader { ptr: ptr.clone(), used: vec![false; fields.len()], fields }),
             other => Err(PolicyError::at(ptr, format!("expected an object, found {}", other.kind()))),
         }
     }
@@ -228,18 +222,16 @@ pub fn as_bool(v: &Json, ptr: &Ptr) -> Result<bool, PolicyError> {
 
 pub fn as_u64(v: &Json, ptr: &Ptr) -> Result<u64, PolicyError> {
     match v {
-        Json::Num(n) => n
-            .as_u64()
-            .ok_or_else(|| PolicyError::at(ptr, format!("expected a non-negative integer, found {n}"))),
+        Json::Num(n) => {
+            n.as_u64().ok_or_else(|| PolicyError::at(ptr, format!("expected a non-negative integer, found {n}")))
+        }
         other => Err(expected(ptr, "a non-negative integer", other)),
     }
 }
 
 pub fn as_f64(v: &Json, ptr: &Ptr) -> Result<f64, PolicyError> {
     match v {
-        Json::Num(n) => n
-            .as_f64()
-            .ok_or_else(|| PolicyError::at(ptr, format!("number out of range: {n}"))),
+        Json::Num(n) => n.as_f64().ok_or_else(|| PolicyError::at(ptr, format!("number out of range: {n}"))),
         other => Err(expected(ptr, "a number", other)),
     }
 }

@@ -134,7 +134,9 @@ impl Layer {
         match o.get("selfbox") {
             Some((v, p)) => match v {
                 Json::Num(n) if n.as_u64() == Some(1) => {}
-                _ => return Err(PolicyError::at(&p, "unsupported format version; this selfbox reads version 1".into())),
+                _ => {
+                    return Err(PolicyError::at(&p, "unsupported format version; this selfbox reads version 1".into()));
+                }
             },
             None => {
                 return Err(PolicyError::at(&root, "missing \"selfbox\": 1 (the format version)".into()));
@@ -150,16 +152,13 @@ impl Layer {
             l.extends = Some((s, p));
         }
         l.namespaces = field(&mut o, "namespaces", origin, parse_namespaces)?;
-        l.network = field(&mut o, "network", origin, |v, p| {
-            one_of(v, p, &[("none", Network::None), ("host", Network::Host)])
-        })?;
+        l.network =
+            field(&mut o, "network", origin, |v, p| one_of(v, p, &[("none", Network::None), ("host", Network::Host)]))?;
         l.uid = field(&mut o, "uid", origin, id_map)?;
         l.gid = field(&mut o, "gid", origin, id_map)?;
         l.run_as = field(&mut o, "run_as", origin, run_as)?;
         l.hostname = field(&mut o, "hostname", origin, hostname)?;
-        l.root = field(&mut o, "root", origin, |v, p| {
-            one_of(v, p, &[("tmpfs", Root::Tmpfs), ("host", Root::Host)])
-        })?;
+        l.root = field(&mut o, "root", origin, |v, p| one_of(v, p, &[("tmpfs", Root::Tmpfs), ("host", Root::Host)]))?;
         if let Some((v, p)) = o.get("mounts") {
             for (i, m) in as_arr(v, &p)?.iter().enumerate() {
                 if let Some(m) = r.mount(m, &p.index(i))? {
@@ -196,7 +195,6 @@ impl Layer {
         o.finish(TOP_KEYS)?;
         Ok(l)
     }
-
 }
 
 const MOUNT_TYPES: &[&str] = &["bind", "symlink", "tmpfs", "proc", "dev", "dir", "file"];
@@ -213,14 +211,12 @@ impl Reader<'_> {
             as_str(v, &p)?;
         }
         let target = opt(&mut o, "target", |v, p| self.path(v, p))?;
-        let need_target = |t: Option<String>| {
-            t.ok_or_else(|| PolicyError::at(p, format!("a {ty} mount needs \"target\"")))
-        };
+        let need_target =
+            |t: Option<String>| t.ok_or_else(|| PolicyError::at(p, format!("a {ty} mount needs \"target\"")));
         let (target, kind, keys): (String, MountKind, &[&str]) = match ty {
             "bind" => {
-                let (sv, sp) = o
-                    .get("source")
-                    .ok_or_else(|| PolicyError::at(p, "a bind mount needs \"source\"".into()))?;
+                let (sv, sp) =
+                    o.get("source").ok_or_else(|| PolicyError::at(p, "a bind mount needs \"source\"".into()))?;
                 let source = self.path(sv, &sp)?;
                 let readonly = opt(&mut o, "readonly", as_bool)?.unwrap_or(true);
                 let optional = opt(&mut o, "optional", as_bool)?.unwrap_or(false);
@@ -269,7 +265,11 @@ impl Reader<'_> {
                     None => String::new(),
                 };
                 let mode = opt(&mut o, "mode", values::mode)?.unwrap_or(0o644);
-                (need_target(target)?, MountKind::File { content, mode }, &["type", "comment", "target", "content", "mode"])
+                (
+                    need_target(target)?,
+                    MountKind::File { content, mode },
+                    &["type", "comment", "target", "content", "mode"],
+                )
             }
             other => {
                 let mut msg = format!("unknown mount type \"{other}\"; one of: {}", MOUNT_TYPES.join(", "));
@@ -281,7 +281,10 @@ impl Reader<'_> {
         };
         o.finish(keys)?;
         if target == "/" {
-            return Err(PolicyError::at(p, "a mount cannot replace \"/\" (use \"root\": \"host\" to start from the host's tree)".into()));
+            return Err(PolicyError::at(
+                p,
+                "a mount cannot replace \"/\" (use \"root\": \"host\" to start from the host's tree)".into(),
+            ));
         }
         match kind {
             MountKind::Bind { host: None, .. } => Ok(None),
@@ -420,7 +423,10 @@ fn hostname(v: &Json, p: &Ptr) -> Result<Option<String>, PolicyError> {
             if ok {
                 Ok(Some(s.to_owned()))
             } else {
-                Err(PolicyError::at(p, format!("\"{s}\" is not a valid hostname (letters, digits, '-' and '.', at most 64)")))
+                Err(PolicyError::at(
+                    p,
+                    format!("\"{s}\" is not a valid hostname (letters, digits, '-' and '.', at most 64)"),
+                ))
             }
         }
     }
@@ -609,7 +615,9 @@ impl Layer {
             && n.origin == ns.origin
             && (n.v == Network::Host) == (ns.v & libc::CLONE_NEWNET != 0)
         {
-            return Err(n.err("contradicts \"namespaces\" of the same file: \"net\" means \"network\": \"none\"".into()));
+            return Err(
+                n.err("contradicts \"namespaces\" of the same file: \"net\" means \"network\": \"none\"".into())
+            );
         }
         let has = |f: i32| namespaces & f != 0;
         let userns = has(libc::CLONE_NEWUSER);
@@ -637,7 +645,9 @@ impl Layer {
         let root = self.root.as_ref().map_or(Root::Tmpfs, |r| r.v);
         if !has(libc::CLONE_NEWNS) {
             if let Some(r) = self.root.as_ref().filter(|r| r.v == Root::Tmpfs) {
-                return Err(r.err("a tmpfs root needs the \"mount\" namespace; add \"mount\" or use \"root\": \"host\"".into()));
+                return Err(r.err(
+                    "a tmpfs root needs the \"mount\" namespace; add \"mount\" or use \"root\": \"host\"".into(),
+                ));
             }
             if !self.mounts.is_empty() {
                 return Err(PolicyError::At {

@@ -69,7 +69,10 @@ pub enum IdMap {
 pub enum RunAs {
     /// As written; resolved only when started as real root.
     Name(String),
-    Ids { uid: u32, gid: u32 },
+    Ids {
+        uid: u32,
+        gid: u32,
+    },
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -235,11 +238,7 @@ impl Policy {
     }
 
     pub fn namespace_names(&self) -> Vec<&'static str> {
-        NAMESPACES
-            .iter()
-            .filter(|(_, f)| self.has(*f))
-            .map(|(n, _)| *n)
-            .collect()
+        NAMESPACES.iter().filter(|(_, f)| self.has(*f)).map(|(n, _)| *n).collect()
     }
 }
 
@@ -248,10 +247,22 @@ impl Policy {
 pub enum PolicyError {
     /// Neither `SELFBOX_POLICY` nor `POLICY` is set.
     Missing,
-    Read { path: String, errno: i32 },
-    Syntax { origin: String, line: usize, column: usize, msg: String },
+    Read {
+        path: String,
+        errno: i32,
+    },
+    Syntax {
+        origin: String,
+        line: usize,
+        column: usize,
+        msg: String,
+    },
     /// A value at a JSON pointer is wrong; `origin` is filled in by the loader.
-    At { origin: String, ptr: Ptr, msg: String },
+    At {
+        origin: String,
+        ptr: Ptr,
+        msg: String,
+    },
 }
 
 impl PolicyError {
@@ -270,9 +281,9 @@ impl PolicyError {
 
     pub fn hint(&self) -> Option<&'static str> {
         match self {
-            PolicyError::Missing => Some(
-                "set SELFBOX_POLICY (or POLICY) to a policy file or inline JSON, e.g. policy/default.json",
-            ),
+            PolicyError::Missing => {
+                Some("set SELFBOX_POLICY (or POLICY) to a policy file or inline JSON, e.g. policy/default.json")
+            }
             PolicyError::Read { errno, .. } if *errno == libc::ENOENT => Some("no such file"),
             PolicyError::Read { errno, .. } if *errno == libc::EACCES => {
                 Some("the policy file is not readable by this user")
@@ -320,8 +331,9 @@ pub fn load(source: &Source, ctx: &Context) -> Result<Policy, PolicyError> {
         chain.push(layer);
         let Some((name, ptr)) = next else { break };
         if chain.len() > MAX_EXTENDS_DEPTH {
-            return Err(PolicyError::at(&ptr, format!("extends chain deeper than {MAX_EXTENDS_DEPTH}"))
-                .in_origin(&origin));
+            return Err(
+                PolicyError::at(&ptr, format!("extends chain deeper than {MAX_EXTENDS_DEPTH}")).in_origin(&origin)
+            );
         }
         let path = find_extends(&name, dir.as_deref(), &ctx.search_dirs, &ctx.vars.cwd)
             .map_err(|msg| PolicyError::at(&ptr, msg).in_origin(&origin))?;
@@ -336,11 +348,7 @@ pub fn load(source: &Source, ctx: &Context) -> Result<Policy, PolicyError> {
     }
     let files: Vec<String> = chain.iter().rev().map(|l| l.origin.clone()).collect();
     let top = chain.first().map(|l| l.origin.clone()).unwrap_or_default();
-    let merged = chain
-        .into_iter()
-        .rev()
-        .reduce(Layer::merge)
-        .expect("a chain holds at least the policy itself");
+    let merged = chain.into_iter().rev().reduce(Layer::merge).expect("a chain holds at least the policy itself");
     let mut policy = merged.finish(ctx, top)?;
     policy.files = files;
     Ok(policy)

@@ -147,18 +147,14 @@ pub fn parse(v: &Json, ptr: &Ptr, origin: &str) -> Result<SeccompLayer, PolicyEr
 fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> Result<(), PolicyError> {
     let mut o = ObjReader::new(v, ptr)?;
     let _ = o.get("comment");
-    let (av, ap) = o
-        .get("action")
-        .ok_or_else(|| PolicyError::at(ptr, "a rule needs \"action\"".into()))?;
+    let (av, ap) = o.get("action").ok_or_else(|| PolicyError::at(ptr, "a rule needs \"action\"".into()))?;
     let errno = o.get("errno");
     let act = action(as_str(av, &ap)?, errno, &ap)?;
     let optional = match o.get("optional") {
         Some((v, p)) => as_bool(v, &p)?,
         None => false,
     };
-    let (sv, sp) = o
-        .get("syscalls")
-        .ok_or_else(|| PolicyError::at(ptr, "a rule needs \"syscalls\"".into()))?;
+    let (sv, sp) = o.get("syscalls").ok_or_else(|| PolicyError::at(ptr, "a rule needs \"syscalls\"".into()))?;
     let names = as_arr(sv, &sp)?;
     if names.is_empty() {
         return Err(PolicyError::at(&sp, "\"syscalls\" is empty".into()));
@@ -173,7 +169,10 @@ fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> 
             if args[..i].iter().any(|b| b.index == a.index) {
                 return Err(PolicyError::at(
                     &p.index(i),
-                    format!("argument {} is compared twice in one rule; libseccomp allows one comparison per argument", a.index),
+                    format!(
+                        "argument {} is compared twice in one rule; libseccomp allows one comparison per argument",
+                        a.index
+                    ),
                 ));
             }
         }
@@ -198,19 +197,15 @@ fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> 
 
 fn parse_arg(v: &Json, ptr: &Ptr) -> Result<ArgCmp, PolicyError> {
     let mut o = ObjReader::new(v, ptr)?;
-    let (iv, ip) = o
-        .get("index")
-        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"index\" (0-5)".into()))?;
+    let (iv, ip) =
+        o.get("index").ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"index\" (0-5)".into()))?;
     let index = as_u64(iv, &ip)?;
     if index > 5 {
         return Err(PolicyError::at(&ip, format!("index {index} is out of range 0-5")));
     }
-    let (ov, op) = o
-        .get("op")
-        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"op\"".into()))?;
-    let (vv, vp) = o
-        .get("value")
-        .ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"value\"".into()))?;
+    let (ov, op) = o.get("op").ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"op\"".into()))?;
+    let (vv, vp) =
+        o.get("value").ok_or_else(|| PolicyError::at(ptr, "an argument comparison needs \"value\"".into()))?;
     let value = values::constant(vv, &vp)?;
     let mask = o.get("mask");
     let op_name = as_str(ov, &op)?;
@@ -371,7 +366,13 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
             add_exception(g, r)?;
         } else if let Some(pos) = out.iter().position(|o| o.nr == r.nr && o.args.is_empty()) {
             let base = out.remove(pos);
-            let mut g = ArgExceptions { name: r.name.clone(), nr: r.nr, index: r.args[0].index, base: base.action, cases: Vec::new() };
+            let mut g = ArgExceptions {
+                name: r.name.clone(),
+                nr: r.nr,
+                index: r.args[0].index,
+                base: base.action,
+                cases: Vec::new(),
+            };
             add_exception(&mut g, r)?;
             exceptions.push(g);
         } else if let Some(o) = out.iter_mut().find(|o| o.nr == r.nr && o.args == r.args) {

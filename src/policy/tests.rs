@@ -71,7 +71,8 @@ fn version_is_required_and_checked() {
 
 #[test]
 fn errors_name_the_json_pointer() {
-    let e = err(r#"{"selfbox": 1, "mounts": [{"type": "tmpfs", "target": "/tmp"}, {"type": "bind", "source": "usr"}]}"#);
+    let e =
+        err(r#"{"selfbox": 1, "mounts": [{"type": "tmpfs", "target": "/tmp"}, {"type": "bind", "source": "usr"}]}"#);
     assert!(e.contains("/mounts/1/source: \"usr\" must be an absolute path"), "{e}");
     let e = err(r#"{"selfbox": 1, "close_fds": "yes"}"#);
     assert!(e.contains("/close_fds: expected true, false or"), "{e}");
@@ -118,7 +119,10 @@ fn bind_sources_resolve_on_the_host() {
     assert_eq!(h.path, d.0.join("real").display().to_string());
     assert!(h.is_dir && h.symlink.is_none());
     assert_eq!(p.mounts[0].target, format!("{}/link", d.0.display()), "target defaults to the source as written");
-    let text = format!(r#"{{"selfbox": 1, "mounts": [{{"type": "bind", "source": "{}/link", "keep_symlink": true}}]}}"#, d.0.display());
+    let text = format!(
+        r#"{{"selfbox": 1, "mounts": [{{"type": "bind", "source": "{}/link", "keep_symlink": true}}]}}"#,
+        d.0.display()
+    );
     let MountKind::Bind { host: Some(h), .. } = &inline(&text).unwrap().mounts[0].kind else { panic!() };
     assert_eq!(h.symlink.as_deref(), Some(d.0.join("real").to_str().unwrap()));
 }
@@ -127,7 +131,8 @@ fn bind_sources_resolve_on_the_host() {
 fn missing_bind_source_fails_unless_optional() {
     let e = err(r#"{"selfbox": 1, "mounts": [{"type": "bind", "source": "/nonexistent/x"}]}"#);
     assert!(e.contains("/mounts/0/source: /nonexistent/x: ENOENT") && e.contains("\"optional\": true"), "{e}");
-    let p = inline(r#"{"selfbox": 1, "mounts": [{"type": "bind", "source": "/nonexistent/x", "optional": true}]}"#).unwrap();
+    let p = inline(r#"{"selfbox": 1, "mounts": [{"type": "bind", "source": "/nonexistent/x", "optional": true}]}"#)
+        .unwrap();
     assert!(p.mounts.is_empty());
 }
 
@@ -294,7 +299,9 @@ fn run_as_resolves_only_for_real_root() {
 
 #[test]
 fn seccomp_without_no_new_privs_is_refused() {
-    let e = err(r#"{"selfbox": 1, "no_new_privs": false, "seccomp": {"rules": [{"action": "errno", "syscalls": ["ptrace"]}]}}"#);
+    let e = err(
+        r#"{"selfbox": 1, "no_new_privs": false, "seccomp": {"rules": [{"action": "errno", "syscalls": ["ptrace"]}]}}"#,
+    );
     assert!(e.contains("/no_new_privs: a seccomp filter needs no_new_privs"), "{e}");
 }
 

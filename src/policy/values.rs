@@ -73,11 +73,12 @@ pub fn capability_name(cap: u8) -> String {
 /// A byte size: a number, or a string with an optional K, M, G or T suffix (powers of 1024).
 pub fn size(v: &Json, ptr: &Ptr) -> Result<u64, PolicyError> {
     match v {
-        Json::Num(n) => n
-            .as_u64()
-            .ok_or_else(|| PolicyError::at(ptr, format!("expected a size in bytes, found {n}"))),
+        Json::Num(n) => n.as_u64().ok_or_else(|| PolicyError::at(ptr, format!("expected a size in bytes, found {n}"))),
         Json::Str(s) => parse_size(s).ok_or_else(|| {
-            PolicyError::at(ptr, format!("\"{s}\" is not a size; write bytes or a number with K, M, G or T, e.g. \"64M\""))
+            PolicyError::at(
+                ptr,
+                format!("\"{s}\" is not a size; write bytes or a number with K, M, G or T, e.g. \"64M\""),
+            )
         }),
         other => Err(expected(ptr, "a size such as \"64M\"", other)),
     }
@@ -104,17 +105,12 @@ pub fn mode(v: &Json, ptr: &Ptr) -> Result<u32, PolicyError> {
     match v {
         Json::Str(s) if !s.is_empty() && s.len() <= 5 && s.bytes().all(|b| (b'0'..=b'7').contains(&b)) => {
             let m = u32::from_str_radix(s, 8).unwrap_or(u32::MAX);
-            if m > 0o7777 {
-                Err(PolicyError::at(ptr, format!("mode \"{s}\" is larger than 07777")))
-            } else {
-                Ok(m)
-            }
+            if m > 0o7777 { Err(PolicyError::at(ptr, format!("mode \"{s}\" is larger than 07777"))) } else { Ok(m) }
         }
         Json::Str(s) => Err(PolicyError::at(ptr, format!("\"{s}\" is not an octal mode such as \"0755\""))),
-        Json::Num(n) => Err(PolicyError::at(
-            ptr,
-            format!("write the mode as an octal string, e.g. \"0{n}\", not a JSON number"),
-        )),
+        Json::Num(n) => {
+            Err(PolicyError::at(ptr, format!("write the mode as an octal string, e.g. \"0{n}\", not a JSON number")))
+        }
         other => Err(expected(ptr, "an octal mode string such as \"0755\"", other)),
     }
 }
@@ -174,9 +170,9 @@ pub fn limit_value(v: &Json, ptr: &Ptr, unit: Unit) -> Result<u64, PolicyError> 
     match v {
         Json::Str(s) if s == "unlimited" => Ok(libc::RLIM_INFINITY),
         Json::Str(_) if unit == Unit::Bytes => size(v, ptr),
-        Json::Num(n) => n
-            .as_u64()
-            .ok_or_else(|| PolicyError::at(ptr, format!("expected a non-negative integer, found {n}"))),
+        Json::Num(n) => {
+            n.as_u64().ok_or_else(|| PolicyError::at(ptr, format!("expected a non-negative integer, found {n}")))
+        }
         Json::Str(s) => Err(PolicyError::at(ptr, format!("\"{s}\" is not a number or \"unlimited\""))),
         other => Err(expected(ptr, "a number or \"unlimited\"", other)),
     }

@@ -29,9 +29,7 @@ pub fn expand(s: &str, ptr: &Ptr, vars: &Vars, policy_dir: Option<&str>) -> Resu
             out.push_str("${");
             rest = tail;
         } else if let Some(tail) = after.strip_prefix('{') {
-            let end = tail
-                .find('}')
-                .ok_or_else(|| PolicyError::at(ptr, format!("unterminated \"${{\" in \"{s}\"")))?;
+            let end = tail.find('}').ok_or_else(|| PolicyError::at(ptr, format!("unterminated \"${{\" in \"{s}\"")))?;
             let name = &tail[..end];
             out.push_str(&value(name, ptr, vars, policy_dir)?);
             rest = &tail[end + 1..];
