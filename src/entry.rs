@@ -44,12 +44,20 @@ pub unsafe extern "C" fn __libc_start_main(
             "glibc is not loaded after the preload",
         ));
     }
-    // A panic must never continue into main (panic = "abort" as well).
+    // A panic must never continue into main, nor end as SIGABRT with a backtrace: one line,
+    // exit 125 (the profile aborts on panic, so the hook runs instead of unwinding).
+    std::panic::set_hook(Box::new(|info| {
+        let msg = format!("selfbox: internal error: {info} (please report this)\n");
+        let _ = sys::write_all(2, msg.as_bytes());
+        sys::exit(125);
+    }));
     match std::panic::catch_unwind(setup) {
         Ok(Ok(())) => {}
         Ok(Err(e)) => fatal(&e),
         Err(_) => sys::exit(125),
     }
+    // The program's own panics (if it is Rust) are not ours to report.
+    let _ = std::panic::take_hook();
     // SAFETY: `next` is glibc's __libc_start_main, whose type is StartMain on this platform.
     let real: StartMain = unsafe { std::mem::transmute::<*mut c_void, StartMain>(next) };
     // SAFETY: the arguments are exactly those the program's _start passed to us.

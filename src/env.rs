@@ -28,15 +28,16 @@ impl LibId {
         LibId { path: path.to_owned(), file }
     }
 
-    fn matches(&self, entry: &str) -> bool {
+    fn matches(&self, entry: &[u8]) -> bool {
+        use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::MetadataExt;
-        if entry == self.path {
+        if entry == self.path.as_bytes() {
             return true;
         }
-        if !entry.contains('/') {
-            return self.path.rsplit('/').next() == Some(entry);
+        if !entry.contains(&b'/') {
+            return self.path.rsplit('/').next().map(str::as_bytes) == Some(entry);
         }
-        match (std::fs::metadata(entry), self.file) {
+        match (std::fs::metadata(std::ffi::OsStr::from_bytes(entry)), self.file) {
             (Ok(m), Some((dev, ino))) => m.dev() == dev && m.ino() == ino,
             _ => false,
         }
@@ -73,12 +74,13 @@ pub fn plan(entries: &[&[u8]], policy: &EnvPolicy, lib: &LibId) -> (Vec<Decision
                 return Decision::Drop;
             }
             if name == b"LD_PRELOAD" {
-                let v = String::from_utf8_lossy(value);
-                let rest: Vec<&str> = v.split([':', ' ']).filter(|s| !s.is_empty() && !lib.matches(s)).collect();
+                // Bytes, not text: a path need not be UTF-8, and the result must never be longer.
+                let rest: Vec<&[u8]> =
+                    value.split(|b| *b == b':' || *b == b' ').filter(|s| !s.is_empty() && !lib.matches(s)).collect();
                 return if rest.is_empty() {
                     Decision::Drop
                 } else {
-                    Decision::Rewrite(format!("LD_PRELOAD={}", rest.join(":")).into_bytes())
+                    Decision::Rewrite([b"LD_PRELOAD=".as_slice(), &rest.join(&b':')].concat())
                 };
             }
             Decision::Keep
@@ -155,6 +157,9 @@ mod tests {
         assert!(added.is_empty());
         let (d, _) = plan(&[b"LD_PRELOAD=libselfbox.so"], &EnvPolicy::default(), &lib());
         assert_eq!(d[0], Decision::Drop);
+        // Not UTF-8, and never longer than the original.
+        let (d, _) = plan(&[b"LD_PRELOAD=/opt/selfbox/libselfbox.so:/x/\xff\xfe.so"], &EnvPolicy::default(), &lib());
+        assert_eq!(d[0], Decision::Rewrite(b"LD_PRELOAD=/x/\xff\xfe.so".to_vec()));
     }
 
     #[test]

@@ -137,8 +137,10 @@ fn passwd_entry(uid: u32) -> Option<(String, String)> {
 }
 
 fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
+    // An empty value counts as unset.
     let raw = env::caller_var("SELFBOX_POLICY")
-        .or_else(|| env::caller_var("POLICY"))
+        .filter(|v| !v.is_empty())
+        .or_else(|| env::caller_var("POLICY").filter(|v| !v.is_empty()))
         .ok_or(Error::Policy(policy::PolicyError::Missing))?;
     let text = String::from_utf8(raw)
         .map_err(|_| Error::refused(Step::Policy, "SELFBOX_POLICY is not UTF-8", "give a path or JSON text"))?;

@@ -88,7 +88,7 @@ impl EnvEntry {
     /// Overwrites the string in place with `new` and zeroes the rest, so that
     /// `/proc/PID/environ` no longer shows what was removed. `new` must not be longer.
     pub fn rewrite(&self, new: &[u8]) {
-        assert!(new.len() <= self.len);
+        let new = &new[..new.len().min(self.len)];
         // SAFETY: the first `len` bytes of ptr are writable: the initial environment lives on
         // the stack, and later entries are heap strings of at least that length.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<u8>(), self.len) };
