@@ -63,12 +63,4 @@ macro_rules! debug {
     };
 }
 
-macro_rules! info {
-    ($step:expr, $($arg:tt)*) => {
-        if $crate::log::enabled($crate::log::Level::Info) {
-            $crate::log::write($crate::log::Level::Info, $step, format_args!($($arg)*))
-        }
-    };
-}
-
-pub(crate) use {debug, info};
+pub(crate) use debug;

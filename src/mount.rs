@@ -12,7 +12,7 @@ use nix::sys::stat::Mode;
 
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
-use crate::policy::{HostPath, Mount, MountKind, Policy, PolicyError, Root};
+use crate::policy::{HostPath, MountKind, Policy, PolicyError, Root};
 use crate::sys;
 
 /// Where the host's tree is reachable between the pivot and its detachment.

@@ -176,12 +176,6 @@ pub fn sigaction_restore(sig: c_int, saved: &SavedAction) -> Result<()> {
     check(unsafe { libc::sigaction(sig, &saved.0, ptr::null_mut()) }).map(drop)
 }
 
-impl SavedAction {
-    pub fn is_ignored(&self) -> bool {
-        self.0.sa_sigaction == libc::SIG_IGN
-    }
-}
-
 /// Sets `sig` to its default action.
 pub fn sigaction_default(sig: c_int) -> Result<()> {
     // SAFETY: zeroed sigaction with SIG_DFL (0) and an empty mask is a valid action.
@@ -195,27 +189,6 @@ pub struct SigInfo {
     pub signo: c_int,
     pub code: c_int,
     pub pid: libc::pid_t,
-}
-
-/// sigtimedwait(2) on a blocked set; `None` on timeout.
-pub fn sigtimedwait(set: &libc::sigset_t, timeout: Option<std::time::Duration>) -> Result<Option<SigInfo>> {
-    // SAFETY: siginfo_t is plain data; the kernel fills it.
-    let mut info: libc::siginfo_t = unsafe { std::mem::zeroed() };
-    let ts = timeout
-        .map(|d| libc::timespec { tv_sec: d.as_secs() as libc::time_t, tv_nsec: d.subsec_nanos() as libc::c_long });
-    let tsp = ts.as_ref().map_or(ptr::null(), |t| t as *const libc::timespec);
-    // SAFETY: set, info and (when not null) tsp point to valid values.
-    let r = unsafe { libc::sigtimedwait(set, &mut info, tsp) };
-    if r < 0 {
-        return match Errno::last() {
-            Errno::EAGAIN => Ok(None),
-            e => Err(e),
-        };
-    }
-    // SAFETY: for signals sent by kill/sigqueue/the kernel, si_pid is a valid union member
-    // (it reads 0 when the sender is outside this PID namespace).
-    let pid = unsafe { info.si_pid() };
-    Ok(Some(SigInfo { signo: info.si_signo, code: info.si_code, pid }))
 }
 
 pub fn kill(pid: libc::pid_t, sig: c_int) -> Result<()> {
@@ -249,10 +222,6 @@ pub fn set_keepcaps(on: bool) -> Result<()> {
 
 pub fn set_no_new_privs() -> Result<()> {
     prctl(libc::PR_SET_NO_NEW_PRIVS, 1, 0).map(drop)
-}
-
-pub fn no_new_privs() -> Result<bool> {
-    prctl(libc::PR_GET_NO_NEW_PRIVS, 0, 0).map(|v| v == 1)
 }
 
 pub fn capbset_read(cap: u8) -> Result<bool> {
@@ -325,8 +294,6 @@ struct MountAttr {
 }
 
 pub const MOUNT_ATTR_RDONLY: u64 = 0x1;
-pub const MOUNT_ATTR_NOSUID: u64 = 0x2;
-pub const MOUNT_ATTR_NODEV: u64 = 0x4;
 const AT_RECURSIVE: u32 = 0x8000;
 
 /// mount_setattr(2) (Linux 5.12): changes flags on a mount, and with `recursive` on every mount
@@ -353,13 +320,6 @@ pub fn close_range(first: u32, last: u32) -> Result<()> {
     // SAFETY: closing descriptors has no memory preconditions; the caller owns every
     // descriptor in the range (the program has not started).
     check_long(unsafe { libc::syscall(libc::SYS_close_range, first, last, 0u32) }).map(drop)
-}
-
-/// Marks [first, last] close-on-exec without closing them.
-pub fn cloexec_range(first: u32, last: u32) -> Result<()> {
-    const CLOSE_RANGE_CLOEXEC: u32 = 1 << 2;
-    // SAFETY: as close_range, but only sets a flag.
-    check_long(unsafe { libc::syscall(libc::SYS_close_range, first, last, CLOSE_RANGE_CLOEXEC) }).map(drop)
 }
 
 /// Borrows a descriptor the process holds open for the duration of the call.

@@ -99,13 +99,6 @@ fn strip_position(msg: &str) -> String {
     }
 }
 
-/// A value and its JSON pointer (RFC 6901), the unit every reader works on.
-#[derive(Clone, Copy)]
-pub struct At<'a> {
-    pub v: &'a Json,
-    pub ptr: &'a Ptr,
-}
-
 /// A JSON pointer, built as the reader descends.
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct Ptr(String);
@@ -146,19 +139,11 @@ impl<'a> ObjReader<'a> {
         }
     }
 
-    pub fn ptr(&self) -> &Ptr {
-        &self.ptr
-    }
-
     /// The value of `key` with its pointer, if present (JSON `null` counts as present).
     pub fn get(&mut self, key: &str) -> Option<(&'a Json, Ptr)> {
         let i = self.fields.iter().position(|(k, _)| k == key)?;
         self.used[i] = true;
         Some((&self.fields[i].1, self.ptr.key(key)))
-    }
-
-    pub fn has(&self, key: &str) -> bool {
-        self.fields.iter().any(|(k, _)| k == key)
     }
 
     /// Fails on the first key that was not read; `known` feeds the "did you mean" hint.
@@ -198,8 +183,8 @@ fn edit_distance(a: &str, b: &str) -> usize {
     for (i, row) in d.iter_mut().enumerate() {
         row[0] = i;
     }
-    for j in 0..=b.len() {
-        d[0][j] = j;
+    for (j, cell) in d[0].iter_mut().enumerate() {
+        *cell = j;
     }
     for i in 1..=a.len() {
         for j in 1..=b.len() {

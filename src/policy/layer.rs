@@ -512,7 +512,7 @@ fn cgroup(v: &Json, p: &Ptr) -> Result<Cgroup, PolicyError> {
         pids_max: opt(&mut o, "pids_max", |v, p| max_or(v, p, as_u64))?,
         cpu_max: opt(&mut o, "cpu_max", |v, p| {
             let c = as_f64(v, p)?;
-            if c >= 0.01 && c <= 4096.0 {
+            if (0.01..=4096.0).contains(&c) {
                 Ok(c)
             } else {
                 Err(PolicyError::at(p, format!("cpu_max is in CPUs (e.g. 1.5); {c} is out of range 0.01-4096")))

@@ -198,7 +198,7 @@ impl Cgroup {
     }
 }
 
-pub use syscalls::{Action, ArgCmp, CmpOp, Seccomp, SeccompRule};
+pub use syscalls::{Action, ArgCmp, CmpOp, Seccomp};
 
 /// A policy resolved and validated: every field has its final value.
 #[derive(Clone, Debug)]
