@@ -140,13 +140,13 @@ fn own_variables_and_own_preload_entry_are_gone_other_preloads_stay() {
             .env("LD_PRELOAD", &so.display().to_string())
             .run(&["/bin/bash", "-c", BASH_SCRIPT]);
         let sec = sections(&ctl.stdout);
-        for i in 0..4 {
-            let bad = leaks(&sec[i], &so);
+        for section in sec.iter().take(4) {
+            let bad = leaks(section, &so);
             for v in OWN {
                 assert!(
                     bad.iter().any(|b| b.contains(&format!("{v}="))),
                     "control as {who:?}: {v} not seen in {}",
-                    sec[i]
+                    section
                 );
             }
         }

@@ -1,5 +1,5 @@
 use super::*;
-use crate::policy::{Cgroup, CloseFds, DEFAULT_NAMESPACES, EnvPolicy, IdMap, Ptr};
+use crate::policy::{Cgroup, CloseFds, DEFAULT_NAMESPACES, EnvPolicy, IdMap, Mount, Ptr};
 
 /// A described host: directories and files that exist.
 struct Host(Vec<(&'static str, bool)>);
