@@ -34,7 +34,7 @@ pub fn run(start: &Start) -> Result<()> {
     // 3. policy: nothing in the process changes before this is done.
     let policy = load_policy(start, &caller)?;
     let plan = mount::plan(&policy, &RealHost)?;
-    let filter = policy.seccomp.as_ref().map(seccomp::compile).transpose()?;
+    let filter = policy.seccomp.as_ref().map(seccomp::build).transpose()?;
     let status = limits::StatusFd::from_env()?;
     debug!("policy", "{} ({} files), namespaces {:?}", policy.origin, policy.files.len(), policy.namespace_names());
     // 4. environment

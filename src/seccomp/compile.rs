@@ -1,20 +1,10 @@
-//! The syscall filter: policy rules -> libseccomp -> a BPF program (built while the policy is
-//! resolved, so every error comes before anything changes) -> loaded as the very last step.
-//!
-//! `kill` rules become user notifications: init receives the syscall and its arguments, prints
-//! them, and kills the process; the program cannot intercept that (a SIGSYS handler could
-//! intercept `trap`), and the syscall never runs.
+//! Policy rules -> libseccomp -> BPF, for the native architecture only. Self-contained (it
+//! uses only the policy module), so the command-line tools build the very same filter.
 
-use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use libseccomp::{ScmpAction, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
 
-use libseccomp::{ScmpAction, ScmpArch, ScmpArgCompare, ScmpCompareOp, ScmpFilterContext, ScmpSyscall};
-
-use crate::error::{Context, Error, Result, Step};
-use crate::log::debug;
-use crate::pidns::InitWatch;
 use crate::policy::syscalls::is_32bit_arg;
 use crate::policy::{Action, CmpOp, Seccomp};
-use crate::sys;
 
 /// A compiled filter, ready to load.
 pub struct Filter {
@@ -24,6 +14,8 @@ pub struct Filter {
     /// `kill` rules are reported through a listener that init watches.
     pub notify: bool,
     pub rules: usize,
+    /// Microseconds libseccomp took.
+    pub build_us: u128,
 }
 
 fn scmp_action(a: Action) -> ScmpAction {
@@ -53,14 +45,21 @@ fn scmp_cmp(name: &str, c: &crate::policy::ArgCmp) -> ScmpArgCompare {
     ScmpArgCompare::new(c.index, op, value)
 }
 
-fn lib_err(call: String, e: libseccomp::error::SeccompError) -> Error {
-    let errno = e.errno().map_or(nix::errno::Errno::EINVAL, |s| nix::errno::Errno::from_raw(s as i32));
-    Error::call(Step::Seccomp, call, errno)
+/// A libseccomp call that failed while building the filter.
+#[derive(Debug)]
+pub struct CompileError {
+    pub call: String,
+    pub errno: i32,
+    pub hint: Option<String>,
+}
+
+fn lib_err(call: String, e: libseccomp::error::SeccompError) -> CompileError {
+    CompileError { call, errno: e.errno().map_or(libc::EINVAL, |s| s as i32), hint: None }
 }
 
 /// Builds the BPF program for the native architecture only; any other ABI (i386 `int 0x80`,
 /// x32) kills the process.
-pub fn compile(s: &Seccomp) -> Result<Filter> {
+pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
     let start = std::time::Instant::now();
     let default = scmp_action(s.default_action);
     let mut ctx = ScmpFilterContext::new(default).map_err(|e| lib_err("seccomp_init".into(), e))?;
@@ -93,23 +92,16 @@ pub fn compile(s: &Seccomp) -> Result<Filter> {
             let cmps: Vec<ScmpArgCompare> = r.args.iter().map(|c| scmp_cmp(&r.name, c)).collect();
             ctx.add_rule_conditional_exact(action, sys, &cmps)
         };
-        res.map_err(|e| {
-            lib_err(format!("seccomp_rule_add({}, {})", r.name, r.action.describe()), e)
-                .hint(format!("rule from {}", r.at()))
+        res.map_err(|e| CompileError {
+            hint: Some(format!("rule from {}", r.at())),
+            ..lib_err(format!("seccomp_rule_add({}, {})", r.name, r.action.describe()), e)
         })?;
         added += 1;
     }
     let bpf = export(&ctx)?;
     let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
     let exceptions = (!s.exceptions.is_empty()).then(|| exceptions_bpf(&s.exceptions));
-    debug!(
-        "seccomp",
-        "built {added} rules into {} instructions (+{} for exceptions) in {} us",
-        bpf.len() / 8,
-        exceptions.as_ref().map_or(0, |e| e.len() / 8),
-        start.elapsed().as_micros()
-    );
-    Ok(Filter { bpf, exceptions, notify, rules: added })
+    Ok(Filter { bpf, exceptions, notify, rules: added, build_us: start.elapsed().as_micros() })
 }
 
 // Classic BPF, as seccomp(2) runs it.
@@ -203,145 +195,18 @@ pub fn exceptions_bpf(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<
 }
 
 /// The BPF program, through a memfd (libseccomp 2.5 exports only to a descriptor).
-fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>> {
+fn export(ctx: &ScmpFilterContext) -> Result<Vec<u8>, CompileError> {
     use std::io::{Read, Seek};
+    let io = |call: &str, e: std::io::Error| CompileError {
+        call: call.into(),
+        errno: e.raw_os_error().unwrap_or(libc::EIO),
+        hint: None,
+    };
     let fd = nix::sys::memfd::memfd_create(c"selfbox-bpf", nix::sys::memfd::MFdFlags::MFD_CLOEXEC)
-        .at(Step::Seccomp, || "memfd_create()".into())?;
+        .map_err(|e| CompileError { call: "memfd_create()".into(), errno: e as i32, hint: None })?;
     ctx.export_bpf(&fd).map_err(|e| lib_err("seccomp_export_bpf".into(), e))?;
     let mut f = std::fs::File::from(fd);
     let mut bpf = Vec::new();
-    f.rewind().and_then(|_| f.read_to_end(&mut bpf)).at(Step::Seccomp, || "read(memfd)".into())?;
+    f.rewind().and_then(|_| f.read_to_end(&mut bpf)).map_err(|e| io("read(memfd)", e))?;
     Ok(bpf)
-}
-
-/// Loads the filter: the last step before `main` (minijail: "seccomp has to come last", since
-/// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
-/// rules, if any.
-pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
-    if let Some(e) = &f.exceptions {
-        sys::seccomp_load(e, false).map_err(|err| {
-            Error::call(
-                Step::Seccomp,
-                format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8),
-                err,
-            )
-        })?;
-    }
-    let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
-        let err = Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, {} instructions)", f.bpf.len() / 8), e);
-        match e {
-            nix::errno::Errno::EACCES => err.hint("needs no_new_privs or CAP_SYS_ADMIN"),
-            nix::errno::Errno::EBUSY => err.hint("another filter of this process already has a listener"),
-            _ => err,
-        }
-    })?;
-    debug!("seccomp", "loaded {} rules, {} instructions", f.rules, f.bpf.len() / 8);
-    Ok(listener)
-}
-
-/// Init's side of `kill` rules. The program loads the filter (only it can), writes the
-/// listener's descriptor number on a socket and waits; init copies the listener out of it with
-/// pidfd_getfd and answers; the program then closes its copy, so that it can neither read nor
-/// answer notifications. After that init reports and kills every process that makes a killed
-/// syscall; the syscall never runs.
-pub struct KillReporter {
-    sock: Option<OwnedFd>,
-    listener: Option<OwnedFd>,
-    /// Processes already sent SIGSYS: if one comes back (it caught or blocked the signal in
-    /// between), it gets SIGKILL.
-    signaled: Vec<u32>,
-}
-
-impl KillReporter {
-    pub fn new(sock: Option<OwnedFd>) -> KillReporter {
-        KillReporter { sock, listener: None, signaled: Vec::new() }
-    }
-
-    fn take_listener(&mut self, program: libc::pid_t) {
-        let Some(sock) = self.sock.take() else { return };
-        let mut num = [0u8; 4];
-        // EOF: the program ended (or failed) before loading the filter.
-        if !matches!(nix::unistd::read(sock.as_fd(), &mut num), Ok(4)) {
-            return;
-        }
-        let fd = i32::from_ne_bytes(num);
-        let got = sys::pidfd_open(program).and_then(|p| sys::pidfd_getfd(p.as_fd(), fd));
-        match got {
-            Ok(l) => {
-                self.listener = Some(l);
-                let _ = nix::unistd::write(&sock, b"k");
-            }
-            Err(e) => {
-                let line = format!(
-                    "selfbox: seccomp: pidfd_getfd(program, {fd}): {} (kill rules need it; is ptrace forbidden by kernel.yama.ptrace_scope=3?)\n",
-                    crate::policy::values::errno_name(e as i32)
-                );
-                let _ = sys::write_all(2, line.as_bytes());
-                let _ = sys::kill(program, libc::SIGKILL);
-            }
-        }
-    }
-}
-
-impl InitWatch for KillReporter {
-    fn fds(&self) -> Vec<BorrowedFd<'_>> {
-        self.sock.iter().chain(self.listener.iter()).map(|f| f.as_fd()).collect()
-    }
-
-    fn ready(&mut self, fd: i32, program: libc::pid_t) -> bool {
-        if self.sock.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
-            self.take_listener(program);
-            return false;
-        }
-        let Some(l) = &self.listener else { return false };
-        let Ok(n) = sys::seccomp_notif_recv(l.as_fd()) else {
-            return false;
-        };
-        let name = ScmpSyscall::from(n.nr)
-            .get_name_by_arch(ScmpArch::native())
-            .unwrap_or_else(|_| format!("syscall {}", n.nr));
-        let args: Vec<String> = n.args.iter().map(|a| format!("{a:#x}")).collect();
-        let who =
-            if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
-        let line = format!("selfbox: program killed by seccomp policy: {name}({}){who}\n", args.join(", "));
-        let _ = sys::write_all(2, line.as_bytes());
-        // Die of SIGSYS, as a seccomp kill would, when the signal would do that; otherwise (or
-        // the second time) of SIGKILL, which init then reports as SIGSYS for the program.
-        let sig =
-            if !self.signaled.contains(&n.pid) && sigsys_is_default(n.pid) { libc::SIGSYS } else { libc::SIGKILL };
-        self.signaled.push(n.pid);
-        let _ = sys::kill(n.pid as libc::pid_t, sig);
-        n.pid as libc::pid_t == program
-    }
-}
-
-/// Whether SIGSYS would terminate thread `tid` now: not blocked, ignored or caught (read from
-/// the sandbox's /proc; without one, assume not).
-fn sigsys_is_default(tid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
-    let bit = 1u64 << (libc::SIGSYS - 1);
-    ["SigBlk:", "SigIgn:", "SigCgt:"].iter().all(|key| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .is_some_and(|mask| mask & bit == 0)
-    })
-}
-
-/// The program's side of the hand-over: the only syscalls it makes under the filter before
-/// `main` are this write, read and close.
-pub fn hand_over(sock: OwnedFd, listener: OwnedFd) -> Result<()> {
-    let num = listener.as_raw_fd().to_ne_bytes();
-    nix::unistd::write(&sock, &num).at(Step::Seccomp, || "write(listener number)".into())?;
-    let mut ack = [0u8; 1];
-    match nix::unistd::read(sock.as_fd(), &mut ack) {
-        Ok(1) => {}
-        Ok(_) => {
-            return Err(Error::refused(Step::Seccomp, "init did not take the seccomp listener", "see the line above"));
-        }
-        Err(e) => return Err(Error::call(Step::Seccomp, "read(ack)", e)),
-    }
-    drop(listener);
-    Ok(())
 }

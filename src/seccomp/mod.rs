@@ -1,0 +1,171 @@
+//! The syscall filter: policy rules -> libseccomp -> a BPF program (built while the policy is
+//! resolved, so every error comes before anything changes) -> loaded as the very last step.
+//!
+//! `kill` rules become user notifications: init receives the syscall and its arguments, prints
+//! them, and kills the process; the program cannot intercept that (a SIGSYS handler could
+//! intercept `trap`), and the syscall never runs.
+
+use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+
+use libseccomp::{ScmpArch, ScmpSyscall};
+
+use crate::error::{Context, Error, Result, Step};
+use crate::log::debug;
+use crate::pidns::InitWatch;
+use crate::policy::Seccomp;
+use crate::sys;
+
+mod compile;
+pub use compile::Filter;
+
+/// Step 3: builds the filter (every error is the policy's, found before anything changes).
+pub fn build(s: &Seccomp) -> Result<Filter> {
+    let f = compile::compile(s).map_err(|e| {
+        let err = Error::call(Step::Seccomp, e.call, nix::errno::Errno::from_raw(e.errno));
+        match e.hint {
+            Some(h) => err.hint(h),
+            None => err,
+        }
+    })?;
+    debug!(
+        "seccomp",
+        "built {} rules into {} instructions (+{} for exceptions) in {} us",
+        f.rules,
+        f.bpf.len() / 8,
+        f.exceptions.as_ref().map_or(0, |e| e.len() / 8),
+        f.build_us
+    );
+    Ok(f)
+}
+
+/// Loads the filter: the last step before `main` (minijail: "seccomp has to come last", since
+/// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
+/// rules, if any.
+pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
+    if let Some(e) = &f.exceptions {
+        sys::seccomp_load(e, false).map_err(|err| {
+            Error::call(
+                Step::Seccomp,
+                format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8),
+                err,
+            )
+        })?;
+    }
+    let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
+        let err = Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, {} instructions)", f.bpf.len() / 8), e);
+        match e {
+            nix::errno::Errno::EACCES => err.hint("needs no_new_privs or CAP_SYS_ADMIN"),
+            nix::errno::Errno::EBUSY => err.hint("another filter of this process already has a listener"),
+            _ => err,
+        }
+    })?;
+    debug!("seccomp", "loaded {} rules, {} instructions", f.rules, f.bpf.len() / 8);
+    Ok(listener)
+}
+
+/// Init's side of `kill` rules. The program loads the filter (only it can), writes the
+/// listener's descriptor number on a socket and waits; init copies the listener out of it with
+/// pidfd_getfd and answers; the program then closes its copy, so that it can neither read nor
+/// answer notifications. After that init reports and kills every process that makes a killed
+/// syscall; the syscall never runs.
+pub struct KillReporter {
+    sock: Option<OwnedFd>,
+    listener: Option<OwnedFd>,
+    /// Processes already sent SIGSYS: if one comes back (it caught or blocked the signal in
+    /// between), it gets SIGKILL.
+    signaled: Vec<u32>,
+}
+
+impl KillReporter {
+    pub fn new(sock: Option<OwnedFd>) -> KillReporter {
+        KillReporter { sock, listener: None, signaled: Vec::new() }
+    }
+
+    fn take_listener(&mut self, program: libc::pid_t) {
+        let Some(sock) = self.sock.take() else { return };
+        let mut num = [0u8; 4];
+        // EOF: the program ended (or failed) before loading the filter.
+        if !matches!(nix::unistd::read(sock.as_fd(), &mut num), Ok(4)) {
+            return;
+        }
+        let fd = i32::from_ne_bytes(num);
+        let got = sys::pidfd_open(program).and_then(|p| sys::pidfd_getfd(p.as_fd(), fd));
+        match got {
+            Ok(l) => {
+                self.listener = Some(l);
+                let _ = nix::unistd::write(&sock, b"k");
+            }
+            Err(e) => {
+                let line = format!(
+                    "selfbox: seccomp: pidfd_getfd(program, {fd}): {} (kill rules need it; is ptrace forbidden by kernel.yama.ptrace_scope=3?)\n",
+                    crate::policy::values::errno_name(e as i32)
+                );
+                let _ = sys::write_all(2, line.as_bytes());
+                let _ = sys::kill(program, libc::SIGKILL);
+            }
+        }
+    }
+}
+
+impl InitWatch for KillReporter {
+    fn fds(&self) -> Vec<BorrowedFd<'_>> {
+        self.sock.iter().chain(self.listener.iter()).map(|f| f.as_fd()).collect()
+    }
+
+    fn ready(&mut self, fd: i32, program: libc::pid_t) -> bool {
+        if self.sock.as_ref().is_some_and(|s| s.as_raw_fd() == fd) {
+            self.take_listener(program);
+            return false;
+        }
+        let Some(l) = &self.listener else { return false };
+        let Ok(n) = sys::seccomp_notif_recv(l.as_fd()) else {
+            return false;
+        };
+        let name = ScmpSyscall::from(n.nr)
+            .get_name_by_arch(ScmpArch::native())
+            .unwrap_or_else(|_| format!("syscall {}", n.nr));
+        let args: Vec<String> = n.args.iter().map(|a| format!("{a:#x}")).collect();
+        let who =
+            if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
+        let line = format!("selfbox: program killed by seccomp policy: {name}({}){who}\n", args.join(", "));
+        let _ = sys::write_all(2, line.as_bytes());
+        // Die of SIGSYS, as a seccomp kill would, when the signal would do that; otherwise (or
+        // the second time) of SIGKILL, which init then reports as SIGSYS for the program.
+        let sig =
+            if !self.signaled.contains(&n.pid) && sigsys_is_default(n.pid) { libc::SIGSYS } else { libc::SIGKILL };
+        self.signaled.push(n.pid);
+        let _ = sys::kill(n.pid as libc::pid_t, sig);
+        n.pid as libc::pid_t == program
+    }
+}
+
+/// Whether SIGSYS would terminate thread `tid` now: not blocked, ignored or caught (read from
+/// the sandbox's /proc; without one, assume not).
+fn sigsys_is_default(tid: u32) -> bool {
+    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
+    let bit = 1u64 << (libc::SIGSYS - 1);
+    ["SigBlk:", "SigIgn:", "SigCgt:"].iter().all(|key| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(key))
+            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
+            .is_some_and(|mask| mask & bit == 0)
+    })
+}
+
+/// The program's side of the hand-over: the only syscalls it makes under the filter before
+/// `main` are this write, read and close.
+pub fn hand_over(sock: OwnedFd, listener: OwnedFd) -> Result<()> {
+    let num = listener.as_raw_fd().to_ne_bytes();
+    nix::unistd::write(&sock, &num).at(Step::Seccomp, || "write(listener number)".into())?;
+    let mut ack = [0u8; 1];
+    match nix::unistd::read(sock.as_fd(), &mut ack) {
+        Ok(1) => {}
+        Ok(_) => {
+            return Err(Error::refused(Step::Seccomp, "init did not take the seccomp listener", "see the line above"));
+        }
+        Err(e) => return Err(Error::call(Step::Seccomp, "read(ack)", e)),
+    }
+    drop(listener);
+    Ok(())
+}
