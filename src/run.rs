@@ -105,7 +105,7 @@ impl Caller {
         let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
         let var =
             |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
-        let passwd = passwd_entry(uid);
+        let passwd = policy::passwd_by_uid(uid);
         let vars = Vars {
             home: var("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
             cwd: cwd.path.clone(),
@@ -127,15 +127,6 @@ fn initial_userns() -> bool {
         .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().eq(["0", "0", "4294967295"])))
 }
 
-/// (name, home) of a uid, from /etc/passwd.
-fn passwd_entry(uid: u32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[5].to_owned()))
-    })
-}
-
 fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
     // An empty value counts as unset.
     let raw = env::caller_var("SELFBOX_POLICY")
@@ -147,22 +138,6 @@ fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
     let source =
         if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
     let ctx =
-        Context { vars: caller.vars.clone(), search_dirs: policy_dirs(&start.lib.path), real_root: caller.real_root };
+        Context { vars: caller.vars.clone(), search_dirs: policy::installed_dirs(Path::new(&start.lib.path)), real_root: caller.real_root };
     Ok(policy::load(&source, &ctx)?)
-}
-
-/// Installed policies beside the library: `PREFIX/share/selfbox/policy` for
-/// `PREFIX/lib/selfbox/libselfbox.so`, and `policy/` of a build tree (`target/*/libselfbox.so`).
-pub fn policy_dirs(lib: &str) -> Vec<PathBuf> {
-    let dir = Path::new(lib).parent().unwrap_or(Path::new("/"));
-    let up2 = dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
-    [
-        up2.join("share/selfbox/policy"),
-        up2.join("policy"),
-        PathBuf::from("/usr/local/share/selfbox/policy"),
-        PathBuf::from("/usr/share/selfbox/policy"),
-    ]
-    .into_iter()
-    .filter(|d| d.is_dir())
-    .collect()
 }

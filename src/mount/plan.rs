@@ -257,4 +257,5 @@ fn dedup_mkdirs(ops: &mut Vec<Op>) {
 }
 
 #[cfg(test)]
+#[path = "plan/tests.rs"]
 mod tests;

@@ -394,6 +394,23 @@ fn find_extends(name: &str, dir: Option<&Path>, search: &[PathBuf], cwd: &str) -
     Err(format!("no policy named \"{name}\" (looked for {file} in: {})", tried.join(", ")))
 }
 
+/// Where installed policies are, for a library at `lib`: `PREFIX/share/selfbox/policy` for
+/// `PREFIX/lib/selfbox/libselfbox.so`, `policy/` of a build tree (`target/*/libselfbox.so`),
+/// then the system-wide directories. Only those that exist.
+pub fn installed_dirs(lib: &Path) -> Vec<PathBuf> {
+    let dir = lib.parent().unwrap_or(Path::new("/"));
+    let up2 = dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
+    [
+        up2.join("share/selfbox/policy"),
+        up2.join("policy"),
+        PathBuf::from("/usr/local/share/selfbox/policy"),
+        PathBuf::from("/usr/share/selfbox/policy"),
+    ]
+    .into_iter()
+    .filter(|d| d.is_dir())
+    .collect()
+}
+
 /// Looks a user up in `/etc/passwd` without NSS (no module loading before `main`).
 pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
@@ -401,6 +418,15 @@ pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
         let mut f = line.split(':');
         let (n, _, uid, gid) = (f.next()?, f.next()?, f.next()?, f.next()?);
         if n == name { Some((uid.parse().ok()?, gid.parse().ok()?)) } else { None }
+    })
+}
+
+/// (name, home) of a uid, from /etc/passwd.
+pub fn passwd_by_uid(uid: u32) -> Option<(String, String)> {
+    let text = std::fs::read_to_string("/etc/passwd").ok()?;
+    text.lines().find_map(|l| {
+        let f: Vec<&str> = l.split(':').collect();
+        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[5].to_owned()))
     })
 }
 

@@ -30,12 +30,13 @@ pub fn lib() -> &'static Path {
         let dir = profile_dir();
         let release = dir.file_name().is_some_and(|n| n == "release");
         let mut cmd = Command::new(std::env::var("CARGO").unwrap_or_else(|_| "cargo".into()));
-        cmd.arg("build").arg("--lib").arg("--quiet").current_dir(repo());
+        // The library and the selfbox tool, which tests of the tool run.
+        cmd.args(["build", "-p", "selfbox", "-p", "selfbox-tools", "--quiet"]).current_dir(repo());
         if release {
             cmd.arg("--release");
         }
         let st = cmd.status().expect("run cargo build");
-        assert!(st.success(), "cargo build --lib failed");
+        assert!(st.success(), "cargo build failed");
         let lib = dir.join("libselfbox.so");
         assert!(lib.exists(), "{} missing after the build", lib.display());
         lib
@@ -54,6 +55,11 @@ pub enum Who {
     Root,
     /// uid/gid 65534 through setpriv (when the tests run as root), or the current user.
     User,
+}
+
+/// The `selfbox` command built with the library.
+pub fn tool() -> PathBuf {
+    lib().parent().expect("target/<profile>").join("selfbox")
 }
 
 /// Every identity a test must pass as: root and an unprivileged user when run as root.

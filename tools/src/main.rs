@@ -1,0 +1,235 @@
+//! `selfbox`: run a program sandboxed (checking first what LD_PRELOAD cannot protect), check and
+//! explain policies, and write wrappers for packagers.
+//!
+//! The policy parser, the mount plan and the filter compiler are the preload's own source files,
+//! compiled into this binary by path, so `check` says exactly what the preload would say. The
+//! preload library itself is never linked: its exported `__libc_start_main` would hook this tool.
+
+#[path = "../../src/policy/mod.rs"]
+#[allow(dead_code)]
+mod policy;
+
+#[path = "../../src/mount/plan.rs"]
+#[allow(dead_code)]
+mod plan;
+
+#[path = "../../src/seccomp/compile.rs"]
+#[allow(dead_code)]
+mod compile;
+
+mod elf;
+mod explain;
+mod launch;
+mod paths;
+mod resolved;
+mod sys;
+mod wrap;
+
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+
+use policy::{Context, Policy, Source, Vars};
+
+pub const VERSION: &str = env!("CARGO_PKG_VERSION");
+
+/// Exit code of every refusal, as the preload's.
+pub const REFUSED: u8 = 125;
+
+const HELP: &str = "\
+selfbox - run unmodified programs in a sandbox they build themselves
+
+Usage:
+  selfbox run [-p POLICY] [--log LEVEL] [--] PROGRAM [ARGS...]
+  selfbox check [--program PROGRAM] POLICY
+  selfbox explain [--program PROGRAM] POLICY
+  selfbox wrap --policy POLICY --output WRAPPER PROGRAM
+  selfbox --help | --version
+
+POLICY is a file, inline JSON, or the name of a shipped policy (default, strict, network, ...).
+`selfbox COMMAND --help` describes each command. Exit code 125: selfbox refused.";
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let Some(cmd) = args.first() else {
+        eprintln!("{HELP}");
+        return ExitCode::from(2);
+    };
+    let rest = &args[1..];
+    let result = match cmd.as_str() {
+        "run" => launch::main(rest),
+        "check" => check(rest),
+        "explain" => explain::main(rest),
+        "wrap" => wrap::main(rest),
+        "-h" | "--help" | "help" => {
+            println!("{HELP}");
+            Ok(())
+        }
+        "-V" | "--version" | "version" => {
+            println!("selfbox {VERSION}");
+            Ok(())
+        }
+        other => Err(Refusal::usage(format!("unknown command \"{other}\"; try selfbox --help"))),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(r) => {
+            eprintln!("{}", r.line);
+            ExitCode::from(r.code)
+        }
+    }
+}
+
+/// One line on stderr and an exit code.
+pub struct Refusal {
+    pub line: String,
+    pub code: u8,
+}
+
+impl Refusal {
+    pub fn new(line: String) -> Refusal {
+        Refusal { line, code: REFUSED }
+    }
+    pub fn usage(msg: String) -> Refusal {
+        Refusal { line: format!("selfbox: {msg}"), code: 2 }
+    }
+}
+
+/// Options shared by the commands: `--flag value`, `-h`, and the positional rest.
+pub struct Args {
+    pub flags: Vec<(String, String)>,
+    pub positional: Vec<String>,
+    pub help: bool,
+}
+
+/// Parses `args` given the flags that take a value; everything after `--` (or the first
+/// positional argument when `stop_at_positional`) is positional.
+pub fn parse_args(args: &[String], with_value: &[&str], stop_at_positional: bool) -> Result<Args, Refusal> {
+    let mut out = Args { flags: Vec::new(), positional: Vec::new(), help: false };
+    let mut i = 0;
+    while i < args.len() {
+        let a = &args[i];
+        if a == "--" {
+            out.positional.extend(args[i + 1..].iter().cloned());
+            break;
+        }
+        if a == "-h" || a == "--help" {
+            out.help = true;
+        } else if let Some((k, v)) = a.split_once('=').filter(|(k, _)| k.starts_with("--")) {
+            if !with_value.contains(&k) {
+                return Err(Refusal::usage(format!("unknown option {k}")));
+            }
+            out.flags.push((k.to_owned(), v.to_owned()));
+        } else if with_value.contains(&a.as_str()) {
+            let v = args.get(i + 1).ok_or_else(|| Refusal::usage(format!("{a} needs a value")))?;
+            out.flags.push((a.clone(), v.clone()));
+            i += 1;
+        } else if a.starts_with('-') && a.len() > 1 {
+            return Err(Refusal::usage(format!("unknown option {a}")));
+        } else if stop_at_positional {
+            out.positional.extend(args[i..].iter().cloned());
+            break;
+        } else {
+            out.positional.push(a.clone());
+        }
+        i += 1;
+    }
+    Ok(out)
+}
+
+impl Args {
+    pub fn get(&self, names: &[&str]) -> Option<&str> {
+        self.flags.iter().rev().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str())
+    }
+}
+
+/// Prints to stdout; a reader that went away (`| head`) is not an error.
+pub fn print_out(text: &str) {
+    use std::io::Write;
+    let mut o = std::io::stdout().lock();
+    let _ = o.write_all(text.as_bytes()).and_then(|_| if text.ends_with('\n') { Ok(()) } else { o.write_all(b"\n") });
+}
+
+/// The variables as the preload would see them for `program` started from here.
+pub fn vars_for(program: &Path) -> Vars {
+    let uid = nix::unistd::getuid().as_raw();
+    let gid = nix::unistd::getgid().as_raw();
+    let passwd = policy::passwd_by_uid(uid);
+    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
+    let exe = program.canonicalize().unwrap_or_else(|_| program.to_path_buf());
+    Vars {
+        home: env("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+        cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into()),
+        exe: exe.display().to_string(),
+        exe_dir: exe.parent().unwrap_or(Path::new("/")).display().to_string(),
+        uid,
+        gid,
+        user: passwd.map(|p| p.0).or_else(|| env("USER")).unwrap_or_else(|| uid.to_string()),
+        tmpdir: env("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+    }
+}
+
+/// Real root: uid 0 in the initial user namespace (root inside a user namespace is not).
+pub fn real_root() -> bool {
+    nix::unistd::getuid().is_root()
+        && std::fs::read_to_string("/proc/self/uid_map")
+            .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().eq(["0", "0", "4294967295"])))
+}
+
+/// A policy resolved exactly as the preload resolves it (step 3): parsed, extended, validated,
+/// its mounts planned and its filter built.
+pub struct Loaded {
+    pub policy: Policy,
+    pub plan: plan::Plan,
+    pub filter: Option<compile::Filter>,
+}
+
+pub fn load(policy_arg: &str, program: &Path) -> Result<Loaded, Refusal> {
+    let layout = paths::discover();
+    let text = layout.policy_arg(policy_arg).map_err(|m| Refusal::new(format!("selfbox: policy: {m}")))?;
+    let source = if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
+    let ctx = Context { vars: vars_for(program), search_dirs: layout.policy_dirs(), real_root: real_root() };
+    let policy_line = |e: policy::PolicyError| {
+        let mut line = format!("selfbox: policy: {e}");
+        if let Some(h) = e.hint() {
+            line.push_str(&format!(" ({h})"));
+        }
+        Refusal::new(line)
+    };
+    let policy = policy::load(&source, &ctx).map_err(policy_line)?;
+    let plan = plan::plan(&policy, &plan::RealHost).map_err(policy_line)?;
+    let filter = match &policy.seccomp {
+        Some(s) => Some(compile::compile(s).map_err(|e| {
+            let mut line = format!("selfbox: seccomp: {}: {}", e.call, policy::values::errno_name(e.errno));
+            if let Some(h) = e.hint {
+                line.push_str(&format!(" ({h})"));
+            }
+            Refusal::new(line)
+        })?),
+        None => None,
+    };
+    Ok(Loaded { policy, plan, filter })
+}
+
+const CHECK_HELP: &str = "\
+Usage: selfbox check [--program PROGRAM] POLICY
+
+Validates POLICY with the preload's own code (same parser, same messages, errors naming the JSON
+path of the bad value), then prints the resolved policy: after `extends`, with every variable
+expanded, defaults filled in, bind sources resolved on this host and syscall groups expanded.
+Variables such as ${EXE_DIR} are resolved for PROGRAM (default: /usr/bin/true).
+Exit 0 when the policy is valid, 125 when it is not.";
+
+fn check(args: &[String]) -> Result<(), Refusal> {
+    let a = parse_args(args, &["--program"], false)?;
+    if a.help {
+        println!("{CHECK_HELP}");
+        return Ok(());
+    }
+    let [policy_arg] = a.positional.as_slice() else {
+        return Err(Refusal::usage("check takes one POLICY; see selfbox check --help".into()));
+    };
+    let program = PathBuf::from(a.get(&["--program"]).unwrap_or("/usr/bin/true"));
+    let loaded = load(policy_arg, &program)?;
+    print_out(&resolved::pretty(&resolved::to_json(&loaded)));
+    Ok(())
+}
