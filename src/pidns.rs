@@ -211,6 +211,7 @@ fn supervise(
     }
     let deadline = sup.wall_time.map(|w| start + w);
     let mut started = Some(started);
+    let mut program_started = false;
     let mut timed_out = false;
     let waited = loop {
         let timeout = deadline.filter(|_| !timed_out).map(|d| d.saturating_duration_since(Instant::now()));
@@ -224,11 +225,7 @@ fn supervise(
         fds.extend(started.as_ref().map(|s| s.as_fd()));
         let ready = wait_readable(&fds, timeout);
         if ready.get(1) == Some(&true) {
-            let s = started.take().expect("polled above");
-            let mut b = [0u8; 1];
-            if matches!(nix::unistd::read(s.as_fd(), &mut b), Ok(1)) {
-                sup.hooks.started(init);
-            }
+            program_started = read_started(started.take(), init, &mut *sup.hooks);
         }
         if !ready[0] {
             continue;
@@ -247,6 +244,10 @@ fn supervise(
             break w;
         }
     };
+    // The byte may still wait in the pipe when init's end was seen first.
+    if started.is_some() {
+        program_started = read_started(started.take(), init, &mut *sup.hooks);
+    }
     let report = page.get();
     let mut outcome =
         Outcome { status: waited.status, reason: Reason::Setup, wall: start.elapsed(), rusage: Some(waited.rusage) };
@@ -255,7 +256,10 @@ fn supervise(
         outcome.status = 124 << 8;
     } else if report.exited != 0 {
         outcome.status = report.status;
-        outcome.reason = if report.seccomp != 0 {
+        outcome.reason = if !program_started {
+            // The program failed in its own setup (step 11) and said why.
+            Reason::Setup
+        } else if report.seccomp != 0 {
             Reason::Seccomp
         } else if libc::WIFSIGNALED(report.status) {
             Reason::Signaled
@@ -274,6 +278,17 @@ fn supervise(
         sys::exit(124);
     }
     exit_like(outcome.status)
+}
+
+/// Reads the program's "starting main" byte; EOF means it ended before that.
+fn read_started(pipe: Option<OwnedFd>, init: libc::pid_t, hooks: &mut dyn SupervisorHooks) -> bool {
+    let Some(p) = pipe else { return false };
+    let mut b = [0u8; 1];
+    let ok = matches!(nix::unistd::read(p.as_fd(), &mut b), Ok(1));
+    if ok {
+        hooks.started(init);
+    }
+    ok
 }
 
 /// Exits with the same code, or dies of the same signal so that shells print it.
