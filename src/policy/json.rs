@@ -1,23 +1,27 @@
 //! A JSON tree that keeps key order and refuses duplicate keys, plus a reader that walks it
 //! with the JSON pointer of every value, so each error can name exactly what is wrong.
 
+use std::borrow::Cow;
 use std::fmt;
+use std::fmt::Write as _;
 
 use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 
 use super::PolicyError;
 
+/// Strings borrow from the policy text where they can (no escapes): building and dropping the
+/// tree was most of the cost of reading a policy.
 #[derive(Debug, Clone, PartialEq)]
-pub enum Json {
+pub enum Json<'a> {
     Null,
     Bool(bool),
     Num(serde_json::Number),
-    Str(String),
-    Arr(Vec<Json>),
-    Obj(Vec<(String, Json)>),
+    Str(Cow<'a, str>),
+    Arr(Vec<Json<'a>>),
+    Obj(Vec<(Cow<'a, str>, Json<'a>)>),
 }
 
-impl Json {
+impl Json<'_> {
     pub fn kind(&self) -> &'static str {
         match self {
             Json::Null => "null",
@@ -30,45 +34,73 @@ impl Json {
     }
 }
 
-impl<'de> Deserialize<'de> for Json {
+/// A string that borrows from the input when it has no escapes.
+struct Text<'de>(Cow<'de, str>);
+
+impl<'de> Deserialize<'de> for Text<'de> {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         struct V;
         impl<'de> Visitor<'de> for V {
-            type Value = Json;
+            type Value = Text<'de>;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string")
+            }
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Borrowed(v)))
+            }
+            fn visit_str<E>(self, v: &str) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v.to_owned())))
+            }
+            fn visit_string<E>(self, v: String) -> Result<Text<'de>, E> {
+                Ok(Text(Cow::Owned(v)))
+            }
+        }
+        d.deserialize_str(V)
+    }
+}
+
+impl<'de> Deserialize<'de> for Json<'de> {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl<'de> Visitor<'de> for V {
+            type Value = Json<'de>;
             fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
                 f.write_str("a JSON value")
             }
-            fn visit_unit<E>(self) -> Result<Json, E> {
+            fn visit_unit<E>(self) -> Result<Json<'de>, E> {
                 Ok(Json::Null)
             }
-            fn visit_bool<E>(self, v: bool) -> Result<Json, E> {
+            fn visit_bool<E>(self, v: bool) -> Result<Json<'de>, E> {
                 Ok(Json::Bool(v))
             }
-            fn visit_i64<E>(self, v: i64) -> Result<Json, E> {
+            fn visit_i64<E>(self, v: i64) -> Result<Json<'de>, E> {
                 Ok(Json::Num(v.into()))
             }
-            fn visit_u64<E>(self, v: u64) -> Result<Json, E> {
+            fn visit_u64<E>(self, v: u64) -> Result<Json<'de>, E> {
                 Ok(Json::Num(v.into()))
             }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json, E> {
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<Json<'de>, E> {
                 serde_json::Number::from_f64(v).map(Json::Num).ok_or_else(|| E::custom("number out of range"))
             }
-            fn visit_str<E>(self, v: &str) -> Result<Json, E> {
-                Ok(Json::Str(v.to_owned()))
+            fn visit_borrowed_str<E>(self, v: &'de str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Borrowed(v)))
             }
-            fn visit_string<E>(self, v: String) -> Result<Json, E> {
-                Ok(Json::Str(v))
+            fn visit_str<E>(self, v: &str) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v.to_owned())))
             }
-            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json, A::Error> {
+            fn visit_string<E>(self, v: String) -> Result<Json<'de>, E> {
+                Ok(Json::Str(Cow::Owned(v)))
+            }
+            fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Json<'de>, A::Error> {
                 let mut out = Vec::new();
                 while let Some(v) = seq.next_element()? {
                     out.push(v);
                 }
                 Ok(Json::Arr(out))
             }
-            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json, A::Error> {
-                let mut out: Vec<(String, Json)> = Vec::new();
-                while let Some(k) = map.next_key::<String>()? {
+            fn visit_map<A: MapAccess<'de>>(self, mut map: A) -> Result<Json<'de>, A::Error> {
+                let mut out: Vec<(Cow<'de, str>, Json<'de>)> = Vec::new();
+                while let Some(Text(k)) = map.next_key::<Text<'de>>()? {
                     if out.iter().any(|(seen, _)| *seen == k) {
                         return Err(de::Error::custom(format_args!("duplicate key \"{k}\"")));
                     }
@@ -83,7 +115,7 @@ impl<'de> Deserialize<'de> for Json {
 }
 
 /// Parses a whole document; syntax errors carry serde_json's line and column.
-pub fn parse(text: &str, origin: &str) -> Result<Json, PolicyError> {
+pub fn parse<'a>(text: &'a str, origin: &str) -> Result<Json<'a>, PolicyError> {
     serde_json::from_str::<Json>(text).map_err(|e| PolicyError::Syntax {
         origin: origin.to_owned(),
         line: e.line(),
@@ -108,10 +140,21 @@ impl Ptr {
         Ptr(String::new())
     }
     pub fn key(&self, k: &str) -> Ptr {
-        Ptr(format!("{}/{}", self.0, k.replace('~', "~0").replace('/', "~1")))
+        let mut s = String::with_capacity(self.0.len() + 1 + k.len());
+        s.push_str(&self.0);
+        s.push('/');
+        if k.contains(['~', '/']) {
+            s.push_str(&k.replace('~', "~0").replace('/', "~1"));
+        } else {
+            s.push_str(k);
+        }
+        Ptr(s)
     }
     pub fn index(&self, i: usize) -> Ptr {
-        Ptr(format!("{}/{}", self.0, i))
+        let mut s = String::with_capacity(self.0.len() + 4);
+        s.push_str(&self.0);
+        let _ = write!(s, "/{i}");
+        Ptr(s)
     }
     pub fn as_str(&self) -> &str {
         if self.0.is_empty() { "/" } else { &self.0 }
@@ -125,14 +168,14 @@ impl fmt::Display for Ptr {
 }
 
 /// Reads one object's fields; `finish` refuses keys nobody asked for.
-pub struct ObjReader<'a> {
+pub struct ObjReader<'a, 'j> {
     ptr: Ptr,
-    fields: &'a [(String, Json)],
+    fields: &'a [(Cow<'j, str>, Json<'j>)],
     used: Vec<bool>,
 }
 
-impl<'a> ObjReader<'a> {
-    pub fn new(v: &'a Json, ptr: &Ptr) -> Result<Self, PolicyError> {
+impl<'a, 'j> ObjReader<'a, 'j> {
+    pub fn new(v: &'a Json<'j>, ptr: &Ptr) -> Result<Self, PolicyError> {
         match v {
             Json::Obj(fields) => Ok(ObjReader { ptr: ptr.clone(), used: vec![false; fields.len()], fields }),
             other => Err(PolicyError::at(ptr, format!("expected an object, found {}", other.kind()))),
@@ -140,7 +183,7 @@ impl<'a> ObjReader<'a> {
     }
 
     /// The value of `key` with its pointer, if present (JSON `null` counts as present).
-    pub fn get(&mut self, key: &str) -> Option<(&'a Json, Ptr)> {
+    pub fn get(&mut self, key: &str) -> Option<(&'a Json<'j>, Ptr)> {
         let i = self.fields.iter().position(|(k, _)| k == key)?;
         self.used[i] = true;
         Some((&self.fields[i].1, self.ptr.key(key)))
@@ -200,7 +243,7 @@ fn edit_distance(a: &str, b: &str) -> usize {
 
 // Typed accessors: each names the pointer and what was expected.
 
-pub fn as_str<'a>(v: &'a Json, ptr: &Ptr) -> Result<&'a str, PolicyError> {
+pub fn as_str<'a>(v: &'a Json<'_>, ptr: &Ptr) -> Result<&'a str, PolicyError> {
     match v {
         Json::Str(s) => Ok(s),
         other => Err(expected(ptr, "a string", other)),
@@ -230,7 +273,7 @@ pub fn as_f64(v: &Json, ptr: &Ptr) -> Result<f64, PolicyError> {
     }
 }
 
-pub fn as_arr<'a>(v: &'a Json, ptr: &Ptr) -> Result<&'a [Json], PolicyError> {
+pub fn as_arr<'a, 'j>(v: &'a Json<'j>, ptr: &Ptr) -> Result<&'a [Json<'j>], PolicyError> {
     match v {
         Json::Arr(a) => Ok(a),
         other => Err(expected(ptr, "an array", other)),

@@ -404,7 +404,7 @@ fn run_as(v: &Json, p: &Ptr) -> Result<Option<RunAs>, PolicyError> {
             },
             None => match s.parse::<u64>() {
                 Ok(n) => Ok(Some(RunAs::Ids { uid: id(n)?, gid: id(n)? })),
-                Err(_) => Ok(Some(RunAs::Name(s.clone()))),
+                Err(_) => Ok(Some(RunAs::Name(s.to_string()))),
             },
         },
         other => Err(expected(p, "a user name, a uid, \"uid:gid\" or null", other)),

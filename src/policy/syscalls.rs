@@ -2,6 +2,8 @@
 //! architecture, argument comparisons, and the override rule (a later rule for the same syscall
 //! and the same conditions replaces an earlier one).
 
+use std::rc::Rc;
+
 use libseccomp::{ScmpArch, ScmpSyscall};
 
 use super::PolicyError;
@@ -51,21 +53,27 @@ pub struct ArgCmp {
     pub value: u64,
 }
 
-/// One syscall with the action for it under some (possibly no) argument conditions.
+/// One syscall with the action for it under some (possibly no) argument conditions. A policy
+/// rule naming a group becomes many of these; they share its conditions and origin.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct SeccompRule {
-    pub name: String,
+    pub name: &'static str,
     pub nr: i32,
     pub action: Action,
-    pub args: Vec<ArgCmp>,
-    /// Where it was written.
+    pub args: Rc<[ArgCmp]>,
+    pub src: Rc<RuleSrc>,
+}
+
+/// Where a rule was written.
+#[derive(Debug, PartialEq, Eq)]
+pub struct RuleSrc {
     pub origin: String,
     pub ptr: Ptr,
 }
 
 impl SeccompRule {
     pub fn at(&self) -> String {
-        format!("{}: {}", self.origin, self.ptr)
+        format!("{}: {}", self.src.origin, self.src.ptr)
     }
 }
 
@@ -74,7 +82,7 @@ impl SeccompRule {
 /// libseccomp lets an unconditional rule decide every call, so these are compiled apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgExceptions {
-    pub name: String,
+    pub name: &'static str,
     pub nr: i32,
     pub index: u32,
     pub base: Action,
@@ -178,18 +186,13 @@ fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> 
         }
     }
     o.finish(&["comment", "action", "errno", "syscalls", "args", "optional"])?;
+    let args: Rc<[ArgCmp]> = args.into();
+    let src = Rc::new(RuleSrc { origin: origin.to_owned(), ptr: ptr.clone() });
     for (i, n) in names.iter().enumerate() {
         let np = sp.index(i);
         let name = as_str(n, &np)?;
         for (sys, nr) in resolve(name, &np, optional)? {
-            out.push(SeccompRule {
-                name: sys,
-                nr,
-                action: act,
-                args: args.clone(),
-                origin: origin.to_owned(),
-                ptr: ptr.clone(),
-            });
+            out.push(SeccompRule { name: sys, nr, action: act, args: args.clone(), src: src.clone() });
         }
     }
     Ok(())
@@ -245,10 +248,23 @@ fn expect_str(v: &Json, p: &Ptr) -> Result<(), PolicyError> {
     }
 }
 
+mod table {
+    include!(concat!(env!("OUT_DIR"), "/syscall_table.rs"));
+}
+
 /// Native syscall number of `name`, if the native architecture has it.
+#[allow(dead_code)] // for the tools
 pub fn native_nr(name: &str) -> Option<i32> {
-    let nr = i32::from(ScmpSyscall::from_name_by_arch(name, ScmpArch::native()).ok()?);
-    (nr >= 0).then_some(nr)
+    native_entry(name).map(|e| e.1)
+}
+
+fn native_entry(name: &str) -> Option<(&'static str, i32)> {
+    table::NATIVE.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| table::NATIVE[i])
+}
+
+/// The name of a native syscall number.
+pub fn native_name(nr: i32) -> Option<&'static str> {
+    table::NATIVE.iter().find(|(_, n)| *n == nr).map(|(name, _)| *name)
 }
 
 /// True when some architecture libseccomp knows has this syscall.
@@ -270,7 +286,7 @@ fn known_anywhere(name: &str) -> bool {
 /// Names and `@group`s to native (name, number) pairs. Group members that the native
 /// architecture lacks are skipped (groups span architectures); an explicit name is an error
 /// unless the rule is `optional`.
-pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(String, i32)>, PolicyError> {
+pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(&'static str, i32)>, PolicyError> {
     let mut out = Vec::new();
     if name.starts_with('@') {
         let Some(_) = groups::find(name) else {
@@ -284,8 +300,8 @@ pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(String, i32
         expand_group(name, &mut out);
         return Ok(out);
     }
-    match native_nr(name) {
-        Some(nr) => out.push((name.to_owned(), nr)),
+    match native_entry(name) {
+        Some(entry) => out.push(entry),
         None if known_anywhere(name) && optional => {}
         None if known_anywhere(name) => {
             return Err(PolicyError::at(
@@ -308,7 +324,7 @@ pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(String, i32
 }
 
 /// Every native syscall of a group, nested groups included, each once.
-pub fn expand_group(name: &str, out: &mut Vec<(String, i32)>) {
+pub fn expand_group(name: &str, out: &mut Vec<(&'static str, i32)>) {
     let mut stack = vec![name.to_owned()];
     let mut seen_groups = Vec::new();
     while let Some(g) = stack.pop() {
@@ -320,9 +336,9 @@ pub fn expand_group(name: &str, out: &mut Vec<(String, i32)>) {
         for m in group.members {
             if m.starts_with('@') {
                 stack.push((*m).to_owned());
-            } else if let Some(nr) = native_nr(m) {
-                if !out.iter().any(|(_, n)| *n == nr) {
-                    out.push(((*m).to_owned(), nr));
+            } else if let Some(entry) = native_entry(m) {
+                if !out.iter().any(|(_, n)| *n == entry.1) {
+                    out.push(entry);
                 }
             }
         }
@@ -367,7 +383,7 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
         } else if let Some(pos) = out.iter().position(|o| o.nr == r.nr && o.args.is_empty()) {
             let base = out.remove(pos);
             let mut g = ArgExceptions {
-                name: r.name.clone(),
+                name: r.name,
                 nr: r.nr,
                 index: r.args[0].index,
                 base: base.action,
@@ -385,8 +401,8 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
 }
 
 fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {
-    let err = |msg: String| PolicyError::At { origin: r.origin.clone(), ptr: r.ptr.clone(), msg };
-    let [cmp] = r.args.as_slice() else {
+    let err = |msg: String| PolicyError::At { origin: r.src.origin.clone(), ptr: r.src.ptr.clone(), msg };
+    let [cmp] = &*r.args else {
         return Err(err(format!(
             "an exception to the unconditional rule for {} may compare one argument only",
             r.name

@@ -209,7 +209,7 @@ fn env_rlimits_cgroup_seccomp_parse() {
     assert!(s.rules.iter().any(|r| r.name == "mount" && r.action == Action::Errno(libc::EPERM)));
     assert!(s.rules.iter().any(|r| r.name == "clone3" && r.action == Action::Errno(libc::ENOSYS)));
     let ioctl = s.rules.iter().find(|r| r.name == "ioctl").unwrap();
-    assert_eq!(ioctl.args, vec![ArgCmp { index: 1, op: CmpOp::MaskedEq(0xffff_ffff), value: 0x5412 }]);
+    assert_eq!(&*ioctl.args, &[ArgCmp { index: 1, op: CmpOp::MaskedEq(0xffff_ffff), value: 0x5412 }]);
     let e = err(r#"{"selfbox": 1, "rlimits": {"nofile": {"soft": 10, "hard": 5}}}"#);
     assert!(e.contains("/rlimits/nofile: soft limit 10 is above the hard limit 5"), "{e}");
     let e = err(r#"{"selfbox": 1, "rlimits": {"nofiles": 5}}"#);
@@ -316,5 +316,69 @@ fn shipped_policies_load() {
         if p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n != "schema.json") {
             load(&Source::File(p.clone()), &c).unwrap_or_else(|e| panic!("{}: {e}", p.display()));
         }
+    }
+}
+
+#[test]
+#[ignore]
+fn profile_default_load() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policy");
+    let mut c = ctx();
+    c.search_dirs = vec![dir.clone()];
+    c.vars.exe_dir = "/usr/bin".into();
+    let src = Source::File(dir.join("default.json"));
+    let text = std::fs::read_to_string(dir.join("default.json")).unwrap();
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        json::parse(&text, "x").unwrap();
+    }
+    eprintln!("json parse: {:?}", t.elapsed() / 100);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        load(&src, &c).unwrap();
+    }
+    eprintln!("load: {:?}", t.elapsed() / 100);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        for p in ["/usr", "/etc", "/bin", "/sbin", "/lib", "/lib64", "/usr/bin"] {
+            std::fs::canonicalize(p).unwrap();
+        }
+    }
+    eprintln!("canonicalize x7: {:?}", t.elapsed() / 100);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        let mut out = Vec::new();
+        syscalls::expand_group("@obsolete", &mut out);
+        syscalls::expand_group("@mount", &mut out);
+    }
+    eprintln!("groups: {:?}", t.elapsed() / 100);
+    let mut v: serde_json::Value = serde_json::from_str(&text).unwrap();
+    v.as_object_mut().unwrap().remove("seccomp");
+    let noseccomp = Source::Inline(v.to_string());
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        load(&noseccomp, &c).unwrap();
+    }
+    eprintln!("load without seccomp: {:?}", t.elapsed() / 100);
+    let t = std::time::Instant::now();
+    for _ in 0..100 {
+        for n in ["quotactl_fd", "mount", "ptrace"] {
+            syscalls::resolve(n, &Ptr::root(), true).unwrap();
+        }
+    }
+    eprintln!("resolve 3: {:?}", t.elapsed() / 100);
+}
+
+/// `valgrind --tool=callgrind` on this gives a stable instruction count of loading the default.
+#[test]
+#[ignore]
+fn profile_default_load_only() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("policy");
+    let mut c = ctx();
+    c.search_dirs = vec![dir.clone()];
+    c.vars.exe_dir = "/usr/bin".into();
+    let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    for _ in 0..n {
+        load(&Source::File(dir.join("default.json")), &c).unwrap();
     }
 }

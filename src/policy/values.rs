@@ -128,14 +128,23 @@ pub fn errno(v: &Json, ptr: &Ptr) -> Result<i32, PolicyError> {
     }
 }
 
+/// Errno names by number, built once (formatting each on every lookup was the slowest part of
+/// reading a policy).
+fn errno_names() -> &'static [String] {
+    static NAMES: std::sync::OnceLock<Vec<String>> = std::sync::OnceLock::new();
+    NAMES.get_or_init(|| (0..134).map(|i| format!("{:?}", nix::errno::Errno::from_raw(i))).collect())
+}
+
 pub fn errno_by_name(name: &str) -> Option<i32> {
-    (1..134).find(|&i| errno_name(i) == name)
+    errno_names().iter().position(|n| n == name).filter(|&i| i > 0).map(|i| i as i32)
 }
 
 /// `ENOENT` for 2; the number itself when the name is unknown.
 pub fn errno_name(e: i32) -> String {
-    let s = format!("{:?}", nix::errno::Errno::from_raw(e));
-    if s.starts_with('E') { s } else { format!("errno {e}") }
+    match errno_names().get(e as usize) {
+        Some(s) if e > 0 && s.starts_with('E') => s.clone(),
+        _ => format!("errno {e}"),
+    }
 }
 
 /// Resource names as `prlimit(1)` spells them, with whether their values are byte sizes.

@@ -118,6 +118,11 @@ const AUDIT_ARCH: u32 = 0xC000_00B7;
 #[cfg(target_arch = "riscv64")]
 const AUDIT_ARCH: u32 = 0xC000_00F3;
 
+/// The native architecture's AUDIT_ARCH value (what `seccomp_data.arch` holds).
+pub fn audit_arch() -> u32 {
+    AUDIT_ARCH
+}
+
 /// Offsets in `struct seccomp_data` of an argument's low and high 32-bit halves.
 fn arg_offsets(index: u32) -> (u32, u32) {
     let base = 16 + 8 * index;

@@ -7,19 +7,28 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-use libseccomp::{ScmpArch, ScmpSyscall};
 
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
 use crate::pidns::InitWatch;
 use crate::policy::Seccomp;
+use crate::policy::syscalls::native_name;
 use crate::sys;
 
+mod cache;
 mod compile;
 pub use compile::Filter;
 
-/// Step 3: builds the filter (every error is the policy's, found before anything changes).
+/// Step 3: builds the filter (every error is the policy's, found before anything changes), or
+/// takes it from the per-user cache.
 pub fn build(s: &Seccomp) -> Result<Filter> {
+    let start = std::time::Instant::now();
+    let key = cache::key(s);
+    let dir = cache::dir();
+    if let Some(f) = dir.as_deref().and_then(|d| cache::lookup(d, &key, s)) {
+        debug!("seccomp", "{} rules from the cache in {} us", f.rules, start.elapsed().as_micros());
+        return Ok(f);
+    }
     let f = compile::compile(s).map_err(|e| {
         let err = Error::call(Step::Seccomp, e.call, nix::errno::Errno::from_raw(e.errno));
         match e.hint {
@@ -35,6 +44,12 @@ pub fn build(s: &Seccomp) -> Result<Filter> {
         f.exceptions.as_ref().map_or(0, |e| e.len() / 8),
         f.build_us
     );
+    // A cache that cannot be written only costs the next start the same build again.
+    match dir.as_deref().map(|d| cache::store(d, &key, &f)) {
+        Some(Ok(())) => debug!("seccomp", "cached"),
+        Some(Err(e)) => debug!("seccomp", "not cached: {e}"),
+        None => debug!("seccomp", "no private cache directory; not cached"),
+    }
     Ok(f)
 }
 
@@ -121,9 +136,7 @@ impl InitWatch for KillReporter {
         let Ok(n) = sys::seccomp_notif_recv(l.as_fd()) else {
             return false;
         };
-        let name = ScmpSyscall::from(n.nr)
-            .get_name_by_arch(ScmpArch::native())
-            .unwrap_or_else(|_| format!("syscall {}", n.nr));
+        let name = native_name(n.nr).map_or_else(|| format!("syscall {}", n.nr), str::to_owned);
         let args: Vec<String> = n.args.iter().map(|a| format!("{a:#x}")).collect();
         let who =
             if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
