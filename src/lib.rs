@@ -33,6 +33,12 @@
 // and with it the callers of much of the pipeline.
 #![cfg_attr(test, allow(dead_code))]
 
+/// Marks this object as libselfbox.so for the launcher, which refuses to preload anything else
+/// (the loader would skip a wrong object with one warning and run the program unsandboxed).
+#[used]
+#[unsafe(link_section = ".selfbox")]
+static SELFBOX_MARKER: [u8; 16] = *b"selfbox-preload\0";
+
 mod entry;
 mod env;
 mod error;

@@ -31,12 +31,15 @@ struct Caller {
 pub fn run(start: &Start) -> Result<()> {
     let caller = Caller::capture();
     let saved = pidns::save_signals()?;
+    debug!("hook", "caller: uid {}, cwd {}", caller.vars.uid, caller.cwd.path);
     // 3. policy: nothing in the process changes before this is done.
     let policy = load_policy(start, &caller)?;
+    debug!("policy", "loaded {} ({} files)", policy.origin, policy.files.len());
     let plan = mount::plan(&policy, &RealHost)?;
+    debug!("policy", "mount plan: {} operations", plan.ops.len());
     let filter = policy.seccomp.as_ref().map(seccomp::build).transpose()?;
     let status = limits::StatusFd::from_env()?;
-    debug!("policy", "{} ({} files), namespaces {:?}", policy.origin, policy.files.len(), policy.namespace_names());
+    debug!("policy", "namespaces {:?}", policy.namespace_names());
     // 4. environment
     env::apply(&policy.env, &start.lib)?;
     // 5. cgroup
@@ -101,7 +104,12 @@ impl Caller {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         let cwd = CallerCwd::capture();
-        let exe = std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+        // selfbox run names a script here; the process's own executable is its interpreter.
+        let exe = env::caller_var("SELFBOX_EXE")
+            .map(|v| String::from_utf8_lossy(&v).into_owned())
+            .filter(|v| v.starts_with('/'))
+            .or_else(|| std::fs::read_link("/proc/self/exe").ok().map(|p| p.display().to_string()))
+            .unwrap_or_default();
         let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
         let var =
             |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());

@@ -16,6 +16,8 @@ pub struct Elf {
     pub interp: Option<String>,
     /// An undefined `__libc_start_main` in .dynsym; None when the section headers are gone.
     pub imports_start_main: Option<bool>,
+    /// Has the `.selfbox` section that marks libselfbox.so.
+    pub selfbox_marker: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -91,8 +93,16 @@ pub fn inspect(path: &Path) -> io::Result<Exe> {
             interp = Some(String::from_utf8_lossy(raw.split(|b| *b == 0).next().unwrap_or(&[])).into_owned());
         }
     }
-    let imports_start_main = if shoff == 0 || shnum == 0 { None } else { dynsym_has_undefined(&r, shoff, shentsize, shnum, "__libc_start_main")? };
-    Ok(Exe::Elf(Elf { class64, little, machine, interp, imports_start_main }))
+    let (imports_start_main, selfbox_marker) = if shoff == 0 || shnum == 0 {
+        (None, false)
+    } else {
+        let shstrndx = if class64 { r.u16(&head, 62) } else { r.u16(&head, 50) };
+        (
+            dynsym_has_undefined(&r, shoff, shentsize, shnum, "__libc_start_main")?,
+            has_section(&r, shoff, shentsize, shnum, shstrndx, ".selfbox")?,
+        )
+    };
+    Ok(Exe::Elf(Elf { class64, little, machine, interp, imports_start_main, selfbox_marker }))
 }
 
 fn dynsym_has_undefined(r: &Reader, shoff: u64, shentsize: u16, shnum: u16, want: &str) -> io::Result<Option<bool>> {
@@ -128,6 +138,27 @@ fn dynsym_has_undefined(r: &Reader, shoff: u64, shentsize: u16, shnum: u16, want
         return Ok(Some(false));
     }
     Ok(None)
+}
+
+fn has_section(r: &Reader, shoff: u64, shentsize: u16, shnum: u16, shstrndx: u16, want: &str) -> io::Result<bool> {
+    let section = |i: u64| r.bytes(shoff + i * u64::from(shentsize), shentsize as usize);
+    if shstrndx >= shnum {
+        return Ok(false);
+    }
+    let strsh = section(u64::from(shstrndx))?;
+    let (stroff, strsize) =
+        if r.class64 { (r.u64(&strsh, 24), r.u64(&strsh, 32)) } else { (u64::from(r.u32(&strsh, 16)), u64::from(r.u32(&strsh, 20))) };
+    if strsize > 1 << 20 {
+        return Ok(false);
+    }
+    let names = r.bytes(stroff, strsize as usize)?;
+    for i in 0..u64::from(shnum) {
+        let name = r.u32(&section(i)?, 0) as usize;
+        if name < names.len() && names[name..].split(|b| *b == 0).next() == Some(want.as_bytes()) {
+            return Ok(true);
+        }
+    }
+    Ok(false)
 }
 
 fn script(f: &File) -> Exe {

@@ -25,7 +25,7 @@ struct Check {
 pub fn main(args: &[String]) -> Result<(), Refusal> {
     let a = parse_args(args, &["--program"], false)?;
     if a.help {
-        println!("{HELP}");
+        crate::print_out(HELP);
         return Ok(());
     }
     let [policy_arg] = a.positional.as_slice() else {
@@ -80,10 +80,17 @@ fn checks(p: &Policy) -> Vec<Check> {
             _ => false,
         });
     add("filesystem", "starts from an empty root holding only the policy's mounts".into(), p.root == Root::Tmpfs, 10);
+    let host_tree = p.root == Root::Host;
     add(
         "filesystem",
-        if rw_binds.is_empty() { "no host directory is writable".into() } else { format!("host directories writable: {}", rw_binds.join(", ")) },
-        rw_binds.is_empty(),
+        if host_tree {
+            "the host's tree is writable wherever the user can write (root: host)".into()
+        } else if rw_binds.is_empty() {
+            "no host directory is writable".into()
+        } else {
+            format!("host directories writable: {}", rw_binds.join(", "))
+        },
+        rw_binds.is_empty() && !host_tree,
         8,
     );
     add("filesystem", format!("the caller's home ({home}) is invisible"), !home_visible, 6);

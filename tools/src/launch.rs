@@ -21,24 +21,25 @@ class or machine than the library. A #! script is judged by its interpreter.
   -p, --policy POLICY   a policy file, inline JSON, or a shipped policy's name
   --log LEVEL           SELFBOX_LOG for this run: error, info or debug
 
+For a #! script, ${EXE} and ${EXE_DIR} of the policy name the script (SELFBOX_EXE).
 Environment: SELFBOX_LIB overrides the library path; SELFBOX_STATUS_FD is passed through.";
 
 pub fn main(args: &[String]) -> Result<(), Refusal> {
     let a = parse_args(args, &["-p", "--policy", "--log"], true)?;
     if a.help {
-        println!("{HELP}");
+        crate::print_out(HELP);
         return Ok(());
     }
     let Some((program, rest)) = a.positional.split_first() else {
         return Err(Refusal::usage("run needs a PROGRAM; see selfbox run --help".into()));
     };
     let layout = paths::discover();
+    let lib = library(&layout.lib)?;
     let policy = layout
         .policy_arg(a.get(&["-p", "--policy"]).unwrap_or("default"))
         .map_err(|m| Refusal::new(format!("selfbox: run: {m}")))?;
-    let lib = library(&layout.lib)?;
     let path = find_program(program)?;
-    judge(&path, &lib, 0)?;
+    let script = judge(&path, &lib, 0)?;
     let mut preload = layout.lib.display().to_string();
     if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|o| !o.is_empty()) {
         preload.push(' ');
@@ -49,6 +50,12 @@ pub fn main(args: &[String]) -> Result<(), Refusal> {
     if let Some(level) = a.get(&["--log"]) {
         cmd.env("SELFBOX_LOG", level);
     }
+    // For a script the process's executable is the interpreter; ${EXE} and ${EXE_DIR} should
+    // name the script, so that the default policy makes its directory visible.
+    match script {
+        Some(_) => cmd.env("SELFBOX_EXE", path.canonicalize().unwrap_or_else(|_| path.clone())),
+        None => cmd.env_remove("SELFBOX_EXE"),
+    };
     let err = cmd.exec();
     Err(Refusal::new(format!("selfbox: run: execve({}): {err}", path.display())))
 }
@@ -62,7 +69,10 @@ fn library(lib: &Path) -> Result<elf::Elf, Refusal> {
         ))
     };
     match elf::inspect(lib) {
-        Ok(Exe::Elf(e)) => Ok(e),
+        // The loader ignores, with one warning, an object it cannot preload and runs the program
+        // unsandboxed (PITFALLS 12): only the real library, recognised by its marker, will do.
+        Ok(Exe::Elf(e)) if e.interp.is_none() && e.selfbox_marker => Ok(e),
+        Ok(Exe::Elf(_)) => Err(refuse("is not libselfbox.so (no selfbox marker)".into())),
         Ok(_) => Err(refuse("not an ELF file".into())),
         Err(e) => Err(refuse(e.to_string())),
     }
@@ -82,8 +92,9 @@ fn find_program(p: &str) -> Result<PathBuf, Refusal> {
     Err(Refusal::new(format!("selfbox: run: {p}: not found in PATH")))
 }
 
-/// Refuses what LD_PRELOAD cannot protect (PITFALLS 9-12).
-fn judge(path: &Path, lib: &elf::Elf, depth: u32) -> Result<(), Refusal> {
+/// Refuses what LD_PRELOAD cannot protect (PITFALLS 9-12). For a `#!` script, returns its
+/// interpreter.
+fn judge(path: &Path, lib: &elf::Elf, depth: u32) -> Result<Option<PathBuf>, Refusal> {
     let name = path.display();
     let refuse = |what: String, hint: &str| Refusal::new(format!("selfbox: run: {name} {what} ({hint})"));
     let meta = std::fs::metadata(path).map_err(|e| Refusal::new(format!("selfbox: run: {name}: {e}")))?;
@@ -97,7 +108,8 @@ fn judge(path: &Path, lib: &elf::Elf, depth: u32) -> Result<(), Refusal> {
                 return Err(refuse("has an empty #! line".into(), "nothing to run"));
             }
             judge(Path::new(&interp), lib, depth + 1)
-                .map_err(|r| Refusal { line: format!("{} (interpreter of {name})", r.line), code: r.code })
+                .map_err(|r| Refusal { line: format!("{} (interpreter of {name})", r.line), code: r.code })?;
+            Ok(Some(PathBuf::from(interp)))
         }
         Exe::Other => Err(refuse("is not an ELF executable or a #! script".into(), "nothing for the loader to preload into")),
         Exe::Elf(e) => {
@@ -129,7 +141,7 @@ fn judge(path: &Path, lib: &elf::Elf, depth: u32) -> Result<(), Refusal> {
                     "the sandbox would never be built",
                 ));
             }
-            Ok(())
+            Ok(None)
         }
     }
 }

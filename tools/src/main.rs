@@ -61,11 +61,11 @@ fn main() -> ExitCode {
         "explain" => explain::main(rest),
         "wrap" => wrap::main(rest),
         "-h" | "--help" | "help" => {
-            println!("{HELP}");
+            print_out(HELP);
             Ok(())
         }
         "-V" | "--version" | "version" => {
-            println!("selfbox {VERSION}");
+            print_out(&format!("selfbox {VERSION}"));
             Ok(())
         }
         other => Err(Refusal::usage(format!("unknown command \"{other}\"; try selfbox --help"))),
@@ -222,7 +222,7 @@ Exit 0 when the policy is valid, 125 when it is not.";
 fn check(args: &[String]) -> Result<(), Refusal> {
     let a = parse_args(args, &["--program"], false)?;
     if a.help {
-        println!("{CHECK_HELP}");
+        print_out(CHECK_HELP);
         return Ok(());
     }
     let [policy_arg] = a.positional.as_slice() else {

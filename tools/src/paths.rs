@@ -43,10 +43,8 @@ impl Layout {
         }
         let path = Path::new(p);
         if path.exists() || p.contains('/') {
-            return path
-                .canonicalize()
-                .map(|c| c.display().to_string())
-                .map_err(|e| format!("policy {p}: {e}"));
+            // A missing file is reported by the policy loader, in the preload's own words.
+            return Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string());
         }
         let file = if p.ends_with(".json") { p.to_owned() } else { format!("{p}.json") };
         for d in self.policy_dirs() {

@@ -1,0 +1,988 @@
+//! The `selfbox` command end to end: `run` refuses what LD_PRELOAD cannot protect and runs the
+//! rest sandboxed, `check` and `explain` read policies as the preload does, `wrap` writes working
+//! wrappers, `scripts/install` lays out a working installation. Each check has a control that
+//! shows it could fail; the tool runs as root and as uid 65534 where that makes sense.
+
+mod common;
+
+use common::*;
+
+use std::io::Write;
+use std::os::unix::fs::PermissionsExt;
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::time::Duration;
+
+// ---------------------------------------------------------------------------------------------
+// Helpers
+
+/// Runs the built `selfbox` with `args` under `run` (its identity, environment and timeout).
+fn sb(run: &Run, args: &[&str]) -> Out {
+    let t = tool().display().to_string();
+    let mut argv = vec![t.as_str()];
+    argv.extend_from_slice(args);
+    run.run(&argv)
+}
+
+/// `selfbox ARGS` as `who` with a clean environment.
+fn selfbox(who: Who, args: &[&str]) -> Out {
+    sb(&bare(who), args)
+}
+
+/// Prints a reason a check was skipped where `cargo test` shows it (not captured).
+fn skip(what: &str, why: &str) {
+    let _ = writeln!(std::io::stderr(), "SKIP {what}: {why}");
+}
+
+/// Whether gcc links a trivial program with `flags`; the error text when it cannot.
+fn gcc_can(flags: &[&str]) -> Result<(), String> {
+    let s = Scratch::new("gcc");
+    let src = s.file("t.c", "int main(void) { return 0; }\n");
+    let out = Command::new("timeout")
+        .args(["120", "gcc", "-o"])
+        .arg(s.path("t"))
+        .arg(&src)
+        .args(flags)
+        .output()
+        .map_err(|e| format!("gcc: {e}"))?;
+    if out.status.success() {
+        Ok(())
+    } else {
+        Err(String::from_utf8_lossy(&out.stderr).lines().take(2).collect::<Vec<_>>().join(" | "))
+    }
+}
+
+/// `KEY=value` lines the tl_* probes print (pid, host, arg).
+fn field<'a>(out: &'a Out, key: &str) -> Vec<&'a str> {
+    out.stdout.lines().filter_map(|l| l.strip_prefix(key)?.strip_prefix('=')).collect()
+}
+
+/// The probe ran sandboxed: it was PID 2 in its namespace and saw the policy's hostname.
+fn assert_sandboxed(out: &Out, ctx: &str) {
+    assert_eq!(out.status(), 0, "{ctx}: {out:#?}");
+    assert_eq!(field(out, "pid"), ["2"], "{ctx}: {out:#?}");
+    assert_eq!(field(out, "host"), ["sandbox"], "{ctx}: {out:#?}");
+}
+
+/// The probe ran outside any sandbox: a host pid and the host's name.
+fn assert_unsandboxed(out: &Out, ctx: &str) {
+    let pid = field(out, "pid");
+    assert_eq!(pid.len(), 1, "{ctx}: the program did not run: {out:#?}");
+    assert_ne!(pid[0], "2", "{ctx}: {out:#?}");
+    assert_ne!(field(out, "host"), ["sandbox"], "{ctx}: {out:#?}");
+}
+
+/// A refusal: exit 125, nothing on stdout, exactly one stderr line with `prefix` naming `why`.
+fn assert_refused(out: &Out, prefix: &str, why: &[&str], ctx: &str) {
+    assert_eq!(out.status(), 125, "{ctx}: {out:#?}");
+    assert_eq!(out.stdout, "", "{ctx}: the program ran? {out:#?}");
+    let lines: Vec<&str> = out.stderr.lines().collect();
+    assert_eq!(lines.len(), 1, "{ctx}: not exactly one stderr line: {out:#?}");
+    assert!(lines[0].starts_with(prefix), "{ctx}: {:?} does not start with {prefix:?}", lines[0]);
+    for w in why {
+        assert!(lines[0].contains(w), "{ctx}: {:?} does not say {w:?}", lines[0]);
+    }
+}
+
+/// A copy of a built probe in `s` with `mode`, owned by root:root when running as root.
+fn copy_probe(s: &Scratch, probe_name: &str, as_name: &str, mode: u32) -> PathBuf {
+    let dst = s.path(as_name);
+    std::fs::copy(probe(probe_name), &dst).unwrap();
+    if is_root() {
+        std::os::unix::fs::chown(&dst, Some(0), Some(0)).unwrap();
+    }
+    // After chown, which clears the set-id bits.
+    std::fs::set_permissions(&dst, std::fs::Permissions::from_mode(mode)).unwrap();
+    dst
+}
+
+fn who_tag(who: Who) -> &'static str {
+    match who {
+        Who::Root => "root",
+        Who::User => "user",
+    }
+}
+
+/// Refusal by `selfbox run` of `program` (with ARGS), as `who`, with the marker it would write:
+/// the refusal line names `why`, and the marker never appears.
+fn assert_run_refuses(who: Who, s: &Scratch, program: &Path, why: &[&str]) {
+    let marker = s.path(&format!("marker-refused-{}-{}", who_tag(who), program.file_name().unwrap().to_string_lossy()));
+    let m = marker.display().to_string();
+    let p = program.display().to_string();
+    let out = sb(&bare(who).env("TL_MARKER", &m), &["run", "--", &p, "arg"]);
+    assert_refused(&out, "selfbox: run:", why, &format!("{p} as {who:?}"));
+    assert!(out.stderr.contains(&p), "the refusal names the program: {out:?}");
+    std::thread::sleep(Duration::from_millis(50));
+    assert!(!marker.exists(), "{p} ran as {who:?} although selfbox refused it");
+}
+
+/// Control: run without selfbox, the same program does run and writes its marker.
+fn assert_runs_bare(who: Who, s: &Scratch, program: &Path) {
+    let marker = s.path(&format!("marker-bare-{}-{}", who_tag(who), program.file_name().unwrap().to_string_lossy()));
+    let p = program.display().to_string();
+    let out = bare(who).env("TL_MARKER", &marker.display().to_string()).run(&[&p]);
+    assert!(marker.exists(), "control: {p} as {who:?} did not write its marker: {out:?}");
+}
+
+/// Control: with LD_PRELOAD alone (no launcher), the program runs unsandboxed: what `run`
+/// protects against.
+fn assert_preload_alone_leaves_it_unsandboxed(who: Who, program: &Path) {
+    let p = program.display().to_string();
+    let out = sandboxed(who, &default_policy()).run(&[&p]);
+    assert_unsandboxed(&out, &format!("control: {p} under LD_PRELOAD alone as {who:?}"));
+}
+
+/// A scratch policy extending the default that also binds `dir` read-only.
+fn policy_binding(s: &Scratch, name: &str, dir: &Path) -> String {
+    policy_extending_default(s, name, &format!(r#""mounts": [{{"type": "bind", "source": "{}"}}]"#, dir.display()))
+}
+
+/// `selfbox check` output parsed by Python's json module: one line per requested value.
+fn parse_json(json: &str, py_expr_lines: &str) -> Vec<String> {
+    let script = format!("import json, sys\nd = json.load(sys.stdin)\n{py_expr_lines}\n");
+    let me = if is_root() { Who::Root } else { Who::User };
+    let out = bare(me).stdin(json.as_bytes()).run(&["/usr/bin/python3", "-c", &script]);
+    assert_eq!(out.status(), 0, "python could not parse the JSON: {out:#?}\n{json}");
+    out.stdout.lines().map(String::from).collect()
+}
+
+/// The score of an `explain` output.
+fn exposure(out: &Out) -> f64 {
+    let line = out.stdout.lines().find(|l| l.starts_with("Overall exposure: ")).unwrap_or_else(|| panic!("{out:#?}"));
+    let rest = line.strip_prefix("Overall exposure: ").unwrap();
+    let (score, tail) = rest.split_once(" / 10").unwrap_or_else(|| panic!("{line:?}"));
+    assert!(tail.is_empty() || tail.starts_with("  "), "{line:?}");
+    score.trim().parse().unwrap_or_else(|e| panic!("{line:?}: {e}"))
+}
+
+// ---------------------------------------------------------------------------------------------
+// 1. run refuses what LD_PRELOAD cannot protect
+
+#[test]
+fn run_refuses_static_and_static_pie_executables() {
+    let s = Scratch::new("static");
+    for (flag, name) in [("-static", "tl_static"), ("-static-pie", "tl_static_pie")] {
+        if let Err(e) = gcc_can(&[flag]) {
+            skip(&format!("{name} (gcc {flag})"), &format!("static libc unavailable (install libc6-dev): {e}"));
+            continue;
+        }
+        let exe = copy_probe(&s, name, name, 0o755);
+        for who in identities() {
+            assert_run_refuses(who, &s, &exe, &["statically linked", "no program interpreter"]);
+            assert_runs_bare(who, &s, &exe);
+            assert_preload_alone_leaves_it_unsandboxed(who, &exe);
+        }
+    }
+}
+
+#[test]
+fn run_refuses_setuid_and_setgid_executables() {
+    if !is_root() {
+        skip("setuid/setgid executables", "only root can make root-owned set-id files");
+        return;
+    }
+    let s = Scratch::new("setid");
+    let plain = copy_probe(&s, "tl_dyn", "tl_plain", 0o755);
+    for (mode, name, why) in [(0o4755, "tl_setuid", "is setuid"), (0o2755, "tl_setgid", "is setgid")] {
+        let exe = copy_probe(&s, "tl_dyn", name, mode);
+        assert_eq!(std::fs::metadata(&exe).unwrap().permissions().mode() & 0o7777, mode);
+        for who in identities() {
+            assert_run_refuses(who, &s, &exe, &[why, "secure-execution"]);
+            assert_runs_bare(who, &s, &exe);
+        }
+        // The danger: as an ordinary user the loader ignores LD_PRELOAD for it.
+        assert_preload_alone_leaves_it_unsandboxed(Who::User, &exe);
+    }
+    // Control: the same program without the bits runs, sandboxed.
+    for who in identities() {
+        let out = selfbox(who, &["run", "--", &plain.display().to_string()]);
+        assert_sandboxed(&out, &format!("plain copy as {who:?}"));
+    }
+}
+
+#[test]
+fn run_refuses_executables_with_file_capabilities() {
+    if !is_root() {
+        skip("file capabilities", "setcap needs root");
+        return;
+    }
+    let setcap = ["/usr/sbin/setcap", "/sbin/setcap", "/usr/bin/setcap"].into_iter().find(|p| Path::new(p).exists());
+    let Some(setcap) = setcap else {
+        skip("file capabilities", "setcap is missing (install libcap2-bin)");
+        return;
+    };
+    let s = Scratch::new("fcaps");
+    let exe = copy_probe(&s, "tl_dyn", "tl_caps", 0o755);
+    let st = Command::new("timeout").args(["30", setcap, "cap_net_raw+ep"]).arg(&exe).status().unwrap();
+    if !st.success() {
+        skip("file capabilities", &format!("setcap failed on {} (no xattr support?)", exe.display()));
+        return;
+    }
+    for who in identities() {
+        assert_run_refuses(who, &s, &exe, &["has file capabilities", "secure-execution"]);
+        assert_runs_bare(who, &s, &exe);
+    }
+    assert_preload_alone_leaves_it_unsandboxed(Who::User, &exe);
+    // Control: a copy without the attribute runs, sandboxed.
+    let plain = copy_probe(&s, "tl_dyn", "tl_nocaps", 0o755);
+    for who in identities() {
+        assert_sandboxed(&selfbox(who, &["run", "--", &plain.display().to_string()]), &format!("as {who:?}"));
+    }
+}
+
+#[test]
+fn run_refuses_an_executable_with_its_own_entry_point() {
+    let s = Scratch::new("entry");
+    let exe = copy_probe(&s, "tl_entry", "tl_entry", 0o755);
+    for who in identities() {
+        assert_run_refuses(who, &s, &exe, &["does not call __libc_start_main", "own entry point"]);
+        assert_runs_bare(who, &s, &exe);
+    }
+}
+
+#[test]
+fn run_refuses_a_32_bit_executable_and_a_32_bit_library() {
+    if let Err(e) = gcc_can(&["-m32"]) {
+        skip("32-bit executable", &format!("gcc -m32 cannot link (install gcc-multilib): {e}"));
+        return;
+    }
+    let s = Scratch::new("m32");
+    let exe = copy_probe(&s, "tl_m32", "tl_m32", 0o755);
+    for who in identities() {
+        assert_run_refuses(who, &s, &exe, &["is ELF32 i386", "library is ELF64"]);
+        assert_runs_bare(who, &s, &exe);
+        // The danger: ld.so says "wrong ELF class ... ignored" and runs it.
+        let out = sandboxed(who, &default_policy()).run(&[&exe.display().to_string()]);
+        assert!(out.stderr.contains("cannot be preloaded"), "{out:?}");
+        assert_unsandboxed(&out, "32-bit program under LD_PRELOAD alone");
+    }
+    // The other way round: a 32-bit library given for a 64-bit program.
+    let lib32 = probe("tl_lib32").display().to_string();
+    let dyn64 = probe("tl_dyn").display().to_string();
+    for who in identities() {
+        let out = sb(&bare(who).env("SELFBOX_LIB", &lib32), &["run", "-p", &default_policy(), "--", &dyn64]);
+        assert_refused(&out, "selfbox: run:", &["tl_lib32", "no selfbox marker"], &format!("as {who:?}"));
+        let ctl = sb(&bare(who).env("SELFBOX_LIB", &lib().display().to_string()), &["run", "--", &dyn64]);
+        assert_sandboxed(&ctl, &format!("control as {who:?}"));
+    }
+}
+
+#[test]
+fn run_judges_a_script_by_its_interpreter() {
+    if let Err(e) = gcc_can(&["-static"]) {
+        skip("script with a static interpreter", &format!("static libc unavailable (install libc6-dev): {e}"));
+        return;
+    }
+    let s = Scratch::new("script");
+    let interp = copy_probe(&s, "tl_static", "tl_static_interp", 0o755);
+    let script = s.file("static.sh", &format!("#!{}\n", interp.display()));
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // A script whose interpreter is that script (the kernel follows up to 4 levels).
+    let nested = s.file("nested.sh", &format!("#!{}\n", script.display()));
+    std::fs::set_permissions(&nested, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for who in identities() {
+        for sc in [&script, &nested] {
+            assert_run_refuses(who, &s, sc, &["statically linked", "interpreter of"]);
+            assert_runs_bare(who, &s, sc);
+            assert_preload_alone_leaves_it_unsandboxed(who, sc);
+        }
+    }
+}
+
+#[test]
+fn run_refuses_programs_it_cannot_find_or_run() {
+    let s = Scratch::new("notfound");
+    let name = format!("tl-no-such-program-{}", std::process::id());
+    let text = s.file("data.txt", "just text, not a program\n");
+    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for who in identities() {
+        let env = bare(who).env("PATH", "/usr/bin:/bin");
+        let out = sb(&env, &["run", "--", &name]);
+        assert_refused(&out, "selfbox: run:", &[&name, "not found"], &format!("as {who:?}"));
+        let missing = s.path("missing").display().to_string();
+        let out = sb(&env, &["run", "--", &missing]);
+        assert_refused(&out, "selfbox: run:", &[&missing, "No such file"], &format!("as {who:?}"));
+        let out = sb(&env, &["run", "--", &text.display().to_string()]);
+        assert_refused(&out, "selfbox: run:", &["not an ELF executable or a #! script"], &format!("as {who:?}"));
+        // Control: a name found in PATH runs.
+        let ok = sb(&env, &["run", "--", "hostname"]);
+        assert_eq!(ok.ok().stdout.trim(), "sandbox", "as {who:?}");
+    }
+}
+
+#[test]
+fn run_runs_a_dynamic_program_and_a_script_sandboxed() {
+    let s = Scratch::new("controls");
+    let exe = copy_probe(&s, "tl_dyn", "tl_dyn", 0o755);
+    let script = s.file("hello.sh", "#!/bin/sh\necho \"pid=$$\"\necho \"host=$(hostname)\"\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    // The script's directory is bound: the interpreter (dash) opens the script after the sandbox
+    // is built, and ${EXE_DIR} is the interpreter's directory.
+    let policy = policy_binding(&s, "script.json", &s.0);
+    for who in identities() {
+        let out = selfbox(who, &["run", "--", &exe.display().to_string()]);
+        assert_sandboxed(&out, &format!("dynamic probe as {who:?}"));
+        let out = selfbox(who, &["run", "-p", &policy, "--", &script.display().to_string()]);
+        assert_sandboxed(&out, &format!("#!/bin/sh script as {who:?}"));
+        // Controls: run directly, neither is sandboxed.
+        assert_unsandboxed(&bare(who).run(&[&exe.display().to_string()]), "control");
+        assert_unsandboxed(&bare(who).run(&[&script.display().to_string()]), "control");
+    }
+}
+
+/// `selfbox run ./script.sh` with the default policy: the shell opens the script once the
+/// sandbox is built, but ${EXE_DIR} is the interpreter's directory (/usr/bin), so the script's
+/// own directory is not there.
+#[test]
+fn run_runs_a_script_in_its_own_directory_under_the_default_policy() {
+    let s = Scratch::new("script-default");
+    let script = s.file("hello.sh", "#!/bin/sh\necho \"pid=$$\"\necho \"host=$(hostname)\"\n");
+    std::fs::set_permissions(&script, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for who in identities() {
+        let out = selfbox(who, &["run", "--", &script.display().to_string()]);
+        assert_sandboxed(&out, &format!("#!/bin/sh script under the default policy as {who:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 2. run details
+
+#[test]
+fn run_uses_the_policy_given_or_the_default() {
+    let s = Scratch::new("policies");
+    let file = policy_extending_default(&s, "file.json", r#""hostname": "from-file""#);
+    let inline = format!(r#"{{"selfbox": 1, "extends": "{}", "hostname": "from-inline"}}"#, default_policy());
+    let env_policy = format!(r#"{{"selfbox": 1, "extends": "{}", "hostname": "from-env"}}"#, default_policy());
+    for who in identities() {
+        let host = |r: &Run, args: &[&str]| {
+            let mut a = vec!["run"];
+            a.extend(args.iter().copied());
+            a.extend(["--", "/bin/hostname"]);
+            let out = sb(r, &a);
+            assert_eq!(out.status(), 0, "{args:?} as {who:?}: {out:#?}");
+            out.stdout.trim().to_owned()
+        };
+        assert_eq!(host(&bare(who), &["-p", &file]), "from-file", "as {who:?}");
+        assert_eq!(host(&bare(who), &["--policy", &inline]), "from-inline", "as {who:?}");
+        // A relative file name, from the caller's directory.
+        assert_eq!(host(&bare(who).cwd(&s.0), &["-p", "file.json"]), "from-file", "as {who:?}");
+        // Without -p: the shipped default, whatever SELFBOX_POLICY the caller has.
+        assert_eq!(host(&bare(who).env("SELFBOX_POLICY", &env_policy), &[]), "sandbox", "as {who:?}");
+        // Control: the preload alone does follow the caller's SELFBOX_POLICY.
+        let ctl = sandboxed(who, &env_policy).run(&["/bin/hostname"]);
+        assert_eq!(ctl.ok().stdout.trim(), "from-env");
+        // Which file: the debug log names it.
+        for (args, want) in [
+            (vec![], "policy/default.json (1 files)"),
+            (vec!["-p", "default"], "policy/default.json (1 files)"),
+            (vec!["-p", "strict"], "policy/strict.json (2 files)"),
+            (vec!["--policy=strict"], "policy/strict.json (2 files)"),
+        ] {
+            let mut a = vec!["run", "--log", "debug"];
+            a.extend(args.iter().copied());
+            a.extend(["--", "/bin/true"]);
+            let out = selfbox(who, &a);
+            assert_eq!(out.status(), 0, "{a:?}: {out:#?}");
+            let line = out.stderr.lines().find(|l| l.contains(" policy: ")).unwrap_or_else(|| panic!("{out:#?}"));
+            assert!(line.contains(want), "{a:?} as {who:?}: {line}");
+        }
+    }
+    // Behaviour: strict's allow list refuses a call the default allows (modify_ldt, x86_64).
+    if cfg!(target_arch = "x86_64") {
+        let py = "import ctypes; l = ctypes.CDLL(None, use_errno=True); \
+                  r = l.syscall(154, 0, ctypes.create_string_buffer(16), 16); print(r, ctypes.get_errno())";
+        for who in identities() {
+            let run = |p: &[&str]| {
+                let mut a = vec!["run"];
+                a.extend(p.iter().copied());
+                a.extend(["--", "/usr/bin/python3", "-c", py]);
+                let out = selfbox(who, &a);
+                assert_eq!(out.status(), 0, "{out:#?}");
+                out.stdout.trim().to_owned()
+            };
+            assert_eq!(run(&["-p", "strict"]), "-1 1", "strict as {who:?}: EPERM");
+            assert_eq!(run(&[]), "0 0", "default as {who:?}");
+        }
+    }
+}
+
+#[test]
+fn run_passes_arguments_and_exit_codes_through() {
+    let script = r#"printf '[%s]\n' "$0" "$@"; echo "pid=$$"; exit 7"#;
+    for who in identities() {
+        let out =
+            selfbox(who, &["run", "--", "/bin/sh", "-c", script, "zero", "a b", "it's", "\"q\"", "", "--help", "-p"]);
+        assert_eq!(out.status(), 7, "as {who:?}: {out:#?}");
+        let lines: Vec<&str> = out.stdout.lines().collect();
+        assert_eq!(lines, ["[zero]", "[a b]", "[it's]", "[\"q\"]", "[]", "[--help]", "[-p]", "pid=2"], "as {who:?}");
+        // Options after the program are the program's, even without "--".
+        let out = selfbox(who, &["run", "/usr/bin/printf", "%s\\n", "--help", "-p", "x"]);
+        assert_eq!(out.ok().stdout, "--help\n-p\nx\n", "as {who:?}");
+        // A signal death shows as 128 + N.
+        let out = selfbox(who, &["run", "--", "/bin/sh", "-c", "kill -TERM $$"]);
+        assert_eq!(out.status(), 128 + libc::SIGTERM, "as {who:?}: {out:#?}");
+        // Control: the status is the program's, not a constant.
+        assert_eq!(selfbox(who, &["run", "--", "/bin/sh", "-c", "exit 0"]).status(), 0);
+    }
+}
+
+#[test]
+fn run_keeps_the_callers_preloads() {
+    let extra = probe("tl_preload").display().to_string();
+    let script = r#"echo "pid=$$"; echo "pre=${TL_PRELOADED:-none}""#;
+    for who in identities() {
+        let out = sb(&bare(who).env("LD_PRELOAD", &extra), &["run", "--", "/bin/sh", "-c", script]);
+        let lines: Vec<&str> = out.ok().stdout.lines().collect();
+        // Loaded into the program itself ("sh"), and the program is sandboxed.
+        assert_eq!(lines, ["pid=2", "pre=sh"], "as {who:?}: {out:#?}");
+        // Control: without the caller's preload there is no trace.
+        let ctl = selfbox(who, &["run", "--", "/bin/sh", "-c", script]);
+        assert_eq!(ctl.ok().stdout.lines().collect::<Vec<_>>(), ["pid=2", "pre=none"], "control as {who:?}");
+    }
+}
+
+#[test]
+fn run_log_debug_prints_debug_lines() {
+    for who in identities() {
+        for args in [&["run", "--log", "debug", "--", "/bin/true"][..], &["run", "--log=debug", "/bin/true"]] {
+            let out = selfbox(who, args);
+            assert_eq!(out.status(), 0, "{out:#?}");
+            let debug = out.stderr.lines().filter(|l| l.starts_with("selfbox[") && l.contains(" debug ")).count();
+            assert!(debug >= 5, "{args:?} as {who:?}: {out:#?}");
+        }
+        // Control: without --log, nothing.
+        let out = selfbox(who, &["run", "--", "/bin/true"]);
+        assert_eq!(out.ok().stderr, "", "as {who:?}");
+    }
+}
+
+#[test]
+fn run_refuses_a_missing_or_unusable_library() {
+    let s = Scratch::new("nolib");
+    let private = s.path("private.so");
+    std::fs::copy(lib(), &private).unwrap();
+    std::fs::set_permissions(&private, std::fs::Permissions::from_mode(0o600)).unwrap();
+    let dynp = probe("tl_dyn").display().to_string();
+    let hint = "(build it with `cargo build --release`, install it, or set SELFBOX_LIB)";
+    for who in identities() {
+        let mut cases = vec![
+            ("/nonexistent/libselfbox.so", "No such file"),
+            ("/etc/passwd", "not an ELF file"),
+            ("/tmp", "Is a directory"),
+        ];
+        // Root-owned and 0600: unreadable for uid 65534 only.
+        if is_root() && who == Who::User {
+            cases.push((private.to_str().unwrap(), "Permission denied"));
+        }
+        for (l, why) in cases {
+            let marker = s.path(&format!("m-{}", who_tag(who)));
+            let r = bare(who).env("SELFBOX_LIB", l).env("TL_MARKER", &marker.display().to_string());
+            let out = sb(&r, &["run", "-p", &default_policy(), "--", &dynp]);
+            let line = format!("selfbox: run: the library {l}:");
+            assert_refused(&out, &line, &[why, hint], &format!("SELFBOX_LIB={l} as {who:?}"));
+            assert!(!marker.exists());
+        }
+        // Control: the real library, given the same way, works.
+        let out = sb(&bare(who).env("SELFBOX_LIB", &lib().display().to_string()), &["run", "--", &dynp]);
+        assert_sandboxed(&out, &format!("SELFBOX_LIB=the built library as {who:?}"));
+    }
+}
+
+/// Without -p, a missing library is reported as a missing default policy (the policy
+/// directories are derived from the library's path), with no word about the library.
+#[test]
+fn run_names_a_missing_library_even_without_a_policy_option() {
+    for who in identities() {
+        let out = sb(&bare(who).env("SELFBOX_LIB", "/nonexistent"), &["run", "--", "/bin/true"]);
+        assert_refused(&out, "selfbox: run:", &["/nonexistent", "SELFBOX_LIB"], &format!("as {who:?}"));
+    }
+}
+
+/// PITFALLS 12: a preload the loader cannot load ("cannot be preloaded ... ignored") leaves the
+/// program unsandboxed. The launcher only checks that SELFBOX_LIB is an ELF file of the right
+/// class, so a PIE executable (or a static one) passes and the program runs outside any sandbox.
+#[test]
+fn run_refuses_a_library_the_loader_cannot_preload() {
+    let s = Scratch::new("badlib");
+    let dynp = probe("tl_dyn").display().to_string();
+    for who in identities() {
+        let marker = s.path(&format!("m-{}", who_tag(who)));
+        let r = bare(who).env("SELFBOX_LIB", "/usr/bin/true").env("TL_MARKER", &marker.display().to_string());
+        let out = sb(&r, &["run", "-p", &default_policy(), "--", &dynp]);
+        assert!(!marker.exists() && field(&out, "pid").is_empty(), "ran unsandboxed as {who:?}: {out:#?}");
+        assert_refused(&out, "selfbox: run:", &["/usr/bin/true"], &format!("as {who:?}"));
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 3. check
+
+#[test]
+fn check_prints_the_resolved_policy() {
+    let s = Scratch::new("check");
+    let good = policy_extending_default(&s, "good.json", r#""hostname": "checked""#);
+    let bindir = s.dir("bin");
+    let prog = copy_probe(&s, "tl_dyn", "bin/prog", 0o755);
+    let bindir = bindir.canonicalize().unwrap().display().to_string();
+    let default_file = repo().join("policy/default.json").canonicalize().unwrap().display().to_string();
+    for who in identities() {
+        let out = selfbox(who, &["check", &good]);
+        assert_eq!(out.status(), 0, "as {who:?}: {out:#?}");
+        assert_eq!(out.stderr, "");
+        let v = parse_json(&out.stdout, "print(len(d['files']))\nprint('\\n'.join(d['files']))\nprint(d['hostname'])");
+        assert_eq!(v, ["2", &default_file, &good, "checked"], "extends merged, as {who:?}");
+        // ${EXE_DIR} resolved for --program.
+        let binds =
+            "print('\\n'.join('%s %s' % (m.get('source'), m.get('host')) for m in d['mounts'] if m['type'] == 'bind'))";
+        let out = selfbox(who, &["check", "--program", &prog.display().to_string(), "default"]);
+        let v = parse_json(&out.ok().stdout, binds);
+        assert!(v.contains(&format!("{bindir} {bindir}")), "as {who:?}: {v:?}");
+        assert!(!v.iter().any(|l| l.contains("${")), "unresolved variables: {v:?}");
+        // Control: without --program, ${EXE_DIR} is /usr/bin (of /usr/bin/true).
+        let out = selfbox(who, &["check", "default"]);
+        let v = parse_json(&out.ok().stdout, binds);
+        assert!(!v.iter().any(|l| l.contains(&bindir)), "{v:?}");
+        assert!(v.contains(&"/usr/bin /usr/bin".to_owned()), "{v:?}");
+    }
+}
+
+#[test]
+fn check_reports_bad_policies_as_the_preload_does() {
+    let s = Scratch::new("bad");
+    let d = default_policy();
+    let bad_file = s.file("bad.json", r#"{"selfbox": 1, "hostname": 5}"#).display().to_string();
+    let bad_json = s.file("broken.json", "{\"selfbox\": 1,\n  \"namespaces\": [\"user\",]\n}").display().to_string();
+    let cases = [
+        r#"{"selfbox": 2}"#.to_owned(),
+        r#"{"selfbox": 1, "bogus": 1}"#.to_owned(),
+        format!(r#"{{"selfbox": 1, "extends": "{d}", "hostname": 5}}"#),
+        format!(
+            r#"{{"selfbox": 1, "extends": "{d}", "seccomp": {{"default_action": "allow", "rules": [{{"action": "errno", "errno": "EPERM", "syscalls": ["no_such_call"]}}]}}}}"#
+        ),
+        r#"{"selfbox": 1, "extends": "no-such-shipped-policy"}"#.to_owned(),
+        r#"{"selfbox": 1,"#.to_owned(),
+        r#"{"selfbox": 1, "namespaces": ["user"], "root": "tmpfs"}"#.to_owned(),
+        format!(
+            r#"{{"selfbox": 1, "extends": "{d}", "mounts": [{{"type": "bind", "source": "/nonexistent-tl-dir"}}]}}"#
+        ),
+        bad_file,
+        bad_json,
+    ];
+    for who in identities() {
+        for p in &cases {
+            let out = selfbox(who, &["check", p]);
+            assert_refused(&out, "selfbox: policy: ", &[], &format!("check {p} as {who:?}"));
+            let preload = sandboxed(who, p).run(&["/bin/true"]);
+            assert_eq!(preload.status(), 125, "{preload:#?}");
+            assert_eq!(out.stderr, preload.stderr, "check and the preload disagree on {p} as {who:?}");
+        }
+        // Control: a good policy passes both.
+        assert_eq!(selfbox(who, &["check", &d]).status(), 0);
+        assert_eq!(sandboxed(who, &d).run(&["/bin/true"]).status(), 0);
+    }
+}
+
+/// A missing policy file: the preload says `read(PATH): ENOENT (no such file)`, check says
+/// `policy PATH: No such file or directory (os error 2)` (and "policy: policy").
+#[test]
+fn check_reports_a_missing_policy_file_as_the_preload_does() {
+    let s = Scratch::new("missing-policy");
+    let p = s.path("absent.json").display().to_string();
+    for who in identities() {
+        let out = selfbox(who, &["check", &p]);
+        let preload = sandboxed(who, &p).run(&["/bin/true"]);
+        assert_eq!(out.status(), 125);
+        assert_eq!(out.stderr, preload.stderr, "as {who:?}");
+    }
+}
+
+/// Run from a job directory holding in/ and out/, which policies binding `${CWD}/in` and
+/// `${CWD}/out` (pdftotext) need.
+#[test]
+fn check_accepts_every_shipped_policy() {
+    let s = Scratch::new("shipped");
+    let job = s.dir("job");
+    s.dir("job/in");
+    s.dir("job/out");
+    let mut seen = 0;
+    for e in std::fs::read_dir(repo().join("policy")).unwrap().flatten() {
+        let path = e.path();
+        let name = path.file_name().unwrap().to_string_lossy().into_owned();
+        if !name.ends_with(".json") || name == "schema.json" {
+            continue;
+        }
+        seen += 1;
+        let stem = name.trim_end_matches(".json");
+        for who in identities() {
+            for arg in [path.display().to_string(), stem.to_owned()] {
+                let out = sb(&bare(who).cwd(&job), &["check", &arg]);
+                assert_eq!(out.status(), 0, "{arg} as {who:?}: {out:#?}");
+                let v = parse_json(&out.stdout, "print(d['files'][-1])");
+                assert_eq!(v, [path.canonicalize().unwrap().display().to_string()], "{arg}");
+            }
+        }
+    }
+    assert!(seen >= 2, "default and strict at least");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 4. explain
+
+/// No namespaces at all, the host's tree, no filter: as little sandbox as a policy can say.
+const NO_SANDBOX: &str =
+    r#"{"selfbox": 1, "namespaces": [], "root": "host", "network": "host", "close_fds": false, "no_new_privs": false}"#;
+/// A fresh root holding /usr, but the host's network, processes and IPC, and no filter.
+const WEAK: &str = r#"{"selfbox": 1, "namespaces": ["user", "mount"], "root": "tmpfs", "network": "host", "mounts": [{"type": "bind", "source": "/usr"}]}"#;
+
+#[test]
+fn explain_scores_policies_by_exposure() {
+    for who in identities() {
+        let mut scores = Vec::new();
+        for p in ["strict", "default", WEAK, NO_SANDBOX] {
+            let out = selfbox(who, &["explain", p]);
+            assert_eq!(out.status(), 0, "{p} as {who:?}: {out:#?}");
+            for section in ["Policy: ", "What the program sees:", "Checks (exposure each adds when not met):"] {
+                assert!(out.stdout.lines().any(|l| l.starts_with(section)), "{p}: no {section:?}: {}", out.stdout);
+            }
+            let s = exposure(&out);
+            assert!((0.0..=10.0).contains(&s), "{p}: {s}");
+            scores.push(s);
+        }
+        let [strict, default, weak, none] = scores[..] else { unreachable!() };
+        assert!(strict < default, "as {who:?}: strict {strict} vs default {default}");
+        assert!(default < weak, "as {who:?}: default {default} vs weak {weak}");
+        assert!(weak < none, "as {who:?}: weak {weak} vs none {none}");
+        assert!(default < 2.0, "as {who:?}: default {default}");
+        assert!(none >= 7.0, "as {who:?}: no sandbox scores only {none}");
+        // The lines behind the scores.
+        let out = selfbox(who, &["explain", NO_SANDBOX]);
+        assert!(out.stdout.contains("  NO  network     no network but loopback"), "{}", out.stdout);
+        assert!(out.stdout.contains("syscalls   no filter"), "{}", out.stdout);
+        let out = selfbox(who, &["explain", "default"]);
+        assert!(out.stdout.contains("  ok  network     no network but loopback"), "{}", out.stdout);
+        // An invalid policy is refused as check refuses it.
+        let bad = selfbox(who, &["explain", r#"{"selfbox": 2}"#]);
+        assert_refused(&bad, "selfbox: policy: ", &["unsupported format version"], "explain bad");
+    }
+}
+
+/// With `"root": "host"` the whole host tree is there, writable wherever the program's uid may
+/// write; explain still says "ok  filesystem  no host directory is writable".
+#[test]
+fn explain_counts_the_hosts_tree_as_writable() {
+    let s = Scratch::new("hostroot");
+    let target = s.path("written");
+    for who in identities() {
+        // The program does write a host directory under this policy.
+        let out =
+            selfbox(who, &["run", "-p", NO_SANDBOX, "--", "/bin/sh", "-c", &format!("touch {}", target.display())]);
+        assert_eq!(out.status(), 0, "{out:#?}");
+        assert!(target.exists(), "as {who:?}");
+        std::fs::remove_file(&target).unwrap();
+        let out = selfbox(who, &["explain", NO_SANDBOX]);
+        assert!(!out.stdout.contains("  ok  filesystem  no host directory is writable"), "{}", out.stdout);
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// 5. wrap
+
+#[test]
+fn wrap_writes_a_working_wrapper() {
+    let s = Scratch::new("wrap");
+    let exe = copy_probe(&s, "tl_dyn", "tl_wrapped", 0o755);
+    let e = exe.display().to_string();
+    let args = ["a b", "it's", "\"q\"", "$HOME", "", "*", "--help"];
+    for who in identities() {
+        let w = s.path(&format!("wrapper-{}", who_tag(who)));
+        let ws = w.display().to_string();
+        let out = selfbox(who, &["wrap", "--policy", "default", "--output", &ws, &e]);
+        assert_eq!(out.status(), 0, "as {who:?}: {out:#?}");
+        assert_eq!(std::fs::metadata(&w).unwrap().permissions().mode() & 0o777, 0o755);
+        let text = std::fs::read_to_string(&w).unwrap();
+        assert!(text.starts_with("#!/bin/sh\n"), "{text}");
+        assert!(text.contains(&tool().canonicalize().unwrap().display().to_string()), "{text}");
+        // POSIX sh: dash parses it.
+        assert_eq!(bare(who).run(&["/bin/dash", "-n", &ws]).status(), 0);
+        let mut argv = vec![ws.as_str()];
+        argv.extend(args);
+        let out = bare(who).run(&argv);
+        assert_sandboxed(&out, &format!("wrapper as {who:?}"));
+        let want: Vec<String> = args.iter().map(|a| format!("[{a}]")).collect();
+        assert_eq!(field(&out, "arg"), want, "arguments as {who:?}");
+        // Control: the program alone is not sandboxed.
+        assert_unsandboxed(&bare(who).run(&[&e]), "control");
+    }
+    // The launcher checks the program at every start: replaced by a static one, it is refused.
+    if gcc_can(&["-static"]).is_ok() {
+        let w = s.path("wrapper-replaced");
+        let ws = w.display().to_string();
+        let prog = copy_probe(&s, "tl_dyn", "tl_replaced", 0o755);
+        let p = prog.display().to_string();
+        assert_eq!(selfbox(identities()[0], &["wrap", "-p", "default", "-o", &ws, &p]).status(), 0);
+        assert_sandboxed(&bare(identities()[0]).run(&[&ws]), "before the replacement");
+        std::fs::remove_file(&prog).unwrap();
+        std::fs::copy(probe("tl_static"), &prog).unwrap();
+        for who in identities() {
+            let out = bare(who).run(&[&ws]);
+            assert_refused(&out, "selfbox: run:", &["statically linked"], &format!("replaced, as {who:?}"));
+        }
+    }
+}
+
+#[test]
+fn wrap_refuses_a_relative_program_and_a_bad_policy() {
+    let s = Scratch::new("wrap-bad");
+    let exe = copy_probe(&s, "tl_dyn", "tl_dyn", 0o755);
+    let e = exe.display().to_string();
+    let bad = s.file("bad.json", r#"{"selfbox": 1, "hostname": 5}"#).display().to_string();
+    for who in identities() {
+        let w = s.path(&format!("w-{}", who_tag(who)));
+        let ws = w.display().to_string();
+        let cases: [(&[&str], &str, &[&str]); 4] = [
+            (
+                &["wrap", "--policy", "default", "--output", &ws, "tl_dyn"],
+                "selfbox: wrap:",
+                &["must be an absolute path"],
+            ),
+            (&["wrap", "--policy", &bad, "--output", &ws, &e], "selfbox: policy:", &["/hostname"]),
+            (&["wrap", "--policy", r#"{"selfbox": 2}"#, "--output", &ws, &e], "selfbox: wrap:", &["not inline JSON"]),
+            (&["wrap", "--policy", "no-such-policy-tl", "--output", &ws, &e], "selfbox: wrap:", &["no-such-policy-tl"]),
+        ];
+        for (args, prefix, why) in cases {
+            let out = sb(&bare(who).cwd(&s.0), args);
+            assert_refused(&out, prefix, why, &format!("{args:?} as {who:?}"));
+            assert!(!w.exists(), "{args:?} wrote a wrapper");
+        }
+        // Control: the same with an absolute program and a good policy writes it.
+        assert_eq!(selfbox(who, &["wrap", "--policy", "default", "--output", &ws, &e]).status(), 0);
+        assert!(w.exists());
+    }
+}
+
+/// The program and policy paths go unquoted into the wrapper's comment lines: a newline in a
+/// path (legal in file names) turns the rest of it into a shell command.
+#[test]
+fn wrap_paths_with_newlines_cannot_inject_commands() {
+    let s = Scratch::new("wrap-nl");
+    let injected = s.path("injected");
+    let dir = s.dir(&format!("d\ntouch {}\n#", injected.display()));
+    let prog = dir.join("prog");
+    std::fs::copy(probe("tl_dyn"), &prog).unwrap();
+    let w = s.path("w");
+    let me = identities()[0];
+    let out = selfbox(me, &["wrap", "-p", "default", "-o", &w.display().to_string(), &prog.display().to_string()]);
+    assert_eq!(out.status(), 0, "{out:#?}");
+    let _ = bare(me).run(&[&w.display().to_string()]);
+    assert!(
+        !injected.exists(),
+        "the wrapper ran a command from the program's path:\n{}",
+        std::fs::read_to_string(&w).unwrap()
+    );
+}
+
+// ---------------------------------------------------------------------------------------------
+// 6. scripts/install
+
+/// The build tree's release directory, or None (with a reason printed) for another profile.
+fn release_built() -> Option<()> {
+    let t = tool();
+    if t.parent().and_then(Path::file_name).is_some_and(|n| n == "release") {
+        Some(())
+    } else {
+        skip("scripts/install", "tests not built with --release; NO_BUILD=1 installs target/release");
+        None
+    }
+}
+
+fn install(env: &[(&str, &str)]) -> Out {
+    let me = if is_root() { Who::Root } else { Who::User };
+    let mut r =
+        bare(me).env_remove("DESTDIR").env_remove("PREFIX").env("NO_BUILD", "1").timeout(Duration::from_secs(120));
+    for (k, v) in env {
+        r = r.env(k, v);
+    }
+    r.run(&[&repo().join("scripts/install").display().to_string()])
+}
+
+fn mode(p: &Path) -> u32 {
+    std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o7777
+}
+
+/// Checks an installation whose PREFIX is at `root` on this machine (DESTDIR + PREFIX).
+fn check_installation(s: &Scratch, root: &Path) {
+    let bin = root.join("bin/selfbox");
+    let libso = root.join("lib/selfbox/libselfbox.so");
+    let pdir = root.join("share/selfbox/policy");
+    assert_eq!(mode(&bin), 0o755);
+    assert_eq!(mode(&libso), 0o644);
+    let mut shipped: Vec<String> = std::fs::read_dir(repo().join("policy"))
+        .unwrap()
+        .flatten()
+        .map(|e| e.file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".json"))
+        .collect();
+    let mut installed: Vec<String> =
+        std::fs::read_dir(&pdir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    shipped.sort();
+    installed.sort();
+    assert_eq!(installed, shipped);
+    for p in &installed {
+        assert_eq!(mode(&pdir.join(p)), 0o644, "{p}");
+    }
+    // Mark the installed default so that runs show which default they found.
+    let default = pdir.join("default.json");
+    let text = std::fs::read_to_string(&default).unwrap();
+    assert!(text.contains(r#""hostname": "sandbox""#));
+    std::fs::write(&default, text.replace(r#""hostname": "sandbox""#, r#""hostname": "installed-default""#)).unwrap();
+
+    let b = bin.display().to_string();
+    let anywhere = s.file("anywhere.json", r#"{"selfbox": 1, "extends": "default"}"#).display().to_string();
+    let dynp = probe("tl_dyn").display().to_string();
+    for who in identities() {
+        let r = bare(who).env_remove("SELFBOX_LIB");
+        let out = r.run(&[&b, "run", "--", "/bin/sh", "-c", "echo $$"]);
+        assert_eq!(out.ok().stdout.trim(), "2", "installed launcher as {who:?}");
+        let out = r.run(&[&b, "run", "--", "/bin/hostname"]);
+        assert_eq!(out.ok().stdout.trim(), "installed-default", "as {who:?}");
+        // A policy anywhere extending "default" finds the installed one, through the launcher
+        // and through the installed library alone.
+        let out = r.run(&[&b, "run", "-p", &anywhere, "--", "/bin/hostname"]);
+        assert_eq!(out.ok().stdout.trim(), "installed-default", "as {who:?}");
+        let out = bare(who)
+            .env("LD_PRELOAD", &libso.display().to_string())
+            .env("SELFBOX_POLICY", &anywhere)
+            .run(&["/bin/hostname"]);
+        assert_eq!(out.ok().stdout.trim(), "installed-default", "installed library as {who:?}");
+        let out = r.run(&[&b, "check", &anywhere]);
+        let files = parse_json(&out.ok().stdout, "print('\\n'.join(d['files']))");
+        assert_eq!(files, [default.canonicalize().unwrap().display().to_string(), anywhere.clone()]);
+        // Control: the build tree's tool finds the build tree's default.
+        let out = selfbox(who, &["run", "-p", &anywhere, "--", "/bin/hostname"]);
+        assert_eq!(out.ok().stdout.trim(), "sandbox", "build tree as {who:?}");
+        // A wrapper written by the installed launcher runs through it.
+        let w = s.path(&format!("wrapper-{}", who_tag(who)));
+        let ws = w.display().to_string();
+        r.run(&[&b, "wrap", "--policy", "default", "--output", &ws, &dynp]).ok();
+        let text = std::fs::read_to_string(&w).unwrap();
+        assert!(text.contains(&format!("'{}' run", bin.canonicalize().unwrap().display())), "{text}");
+        let out = r.run(&[&ws, "x y"]);
+        assert_eq!(out.status(), 0, "{out:#?}");
+        assert_eq!(field(&out, "pid"), ["2"]);
+        assert_eq!(field(&out, "host"), ["installed-default"]);
+        assert_eq!(field(&out, "arg"), ["[x y]"]);
+    }
+}
+
+#[test]
+fn install_into_a_destdir() {
+    if release_built().is_none() {
+        return;
+    }
+    let s = Scratch::new("destdir");
+    let dest = s.dir("dest");
+    let out = install(&[("DESTDIR", &dest.display().to_string()), ("PREFIX", "/usr")]);
+    assert_eq!(out.status(), 0, "{out:#?}");
+    // Nothing outside DESTDIR: its only child is usr.
+    let top: Vec<String> =
+        std::fs::read_dir(&dest).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    assert_eq!(top, ["usr"]);
+    check_installation(&s, &dest.join("usr"));
+}
+
+#[test]
+fn install_into_a_prefix() {
+    if release_built().is_none() {
+        return;
+    }
+    let s = Scratch::new("prefix");
+    let prefix = s.path("prefix");
+    let out = install(&[("PREFIX", &prefix.display().to_string())]);
+    assert_eq!(out.status(), 0, "{out:#?}");
+    check_installation(&s, &prefix);
+    // Control: without the library beside it, the launcher does not find one.
+    std::fs::remove_file(prefix.join("lib/selfbox/libselfbox.so")).unwrap();
+    let b = prefix.join("bin/selfbox").display().to_string();
+    let out =
+        bare(identities()[0]).env_remove("SELFBOX_LIB").run(&[&b, "run", "-p", &default_policy(), "--", "/bin/true"]);
+    assert_refused(&out, "selfbox: run: the library ", &["SELFBOX_LIB"], "library removed");
+}
+
+// ---------------------------------------------------------------------------------------------
+// 7. help, version, usage errors
+
+#[test]
+fn help_and_version_exit_0() {
+    for who in identities() {
+        for args in [&["--help"][..], &["-h"], &["help"]] {
+            let out = selfbox(who, args);
+            assert_eq!(out.status(), 0, "{args:?}: {out:#?}");
+            assert!(out.stdout.contains("Usage:"), "{args:?}: {out:#?}");
+            for cmd in ["selfbox run", "selfbox check", "selfbox explain", "selfbox wrap"] {
+                assert!(out.stdout.contains(cmd), "{args:?} does not mention {cmd}");
+            }
+        }
+        for args in [&["--version"][..], &["-V"], &["version"]] {
+            let out = selfbox(who, args);
+            let v = out.ok().stdout.trim().to_owned();
+            assert!(v.starts_with("selfbox ") && v[8..].starts_with(|c: char| c.is_ascii_digit()), "{v:?}");
+        }
+        for cmd in ["run", "check", "explain", "wrap"] {
+            for h in ["--help", "-h"] {
+                let out = selfbox(who, &[cmd, h]);
+                assert_eq!(out.status(), 0, "{cmd} {h}: {out:#?}");
+                assert!(out.stdout.starts_with(&format!("Usage: selfbox {cmd}")), "{cmd} {h}: {out:#?}");
+                assert_eq!(out.stderr, "");
+            }
+        }
+    }
+}
+
+#[test]
+fn unknown_commands_and_options_exit_2() {
+    for who in identities() {
+        let cases: [&[&str]; 12] = [
+            &[],
+            &["frobnicate"],
+            &["--frobnicate"],
+            &["run", "--frobnicate", "/bin/true"],
+            &["run", "-x", "/bin/true"],
+            &["run"],
+            &["run", "-p"],
+            &["check", "--frobnicate", "default"],
+            &["check"],
+            &["check", "default", "strict"],
+            &["explain", "--frobnicate", "default"],
+            &["wrap", "--policy", "default", "/bin/true"],
+        ];
+        for args in cases {
+            let out = selfbox(who, args);
+            assert_eq!(out.status(), 2, "{args:?} as {who:?}: {out:#?}");
+            assert_eq!(out.stdout, "", "{args:?}");
+            assert!(out.stderr.starts_with("selfbox"), "{args:?}: {out:#?}");
+        }
+        // Control: the same commands well formed do not exit 2.
+        assert_eq!(selfbox(who, &["run", "/bin/true"]).status(), 0);
+        assert_eq!(selfbox(who, &["check", "default"]).status(), 0);
+    }
+}
+
+/// `selfbox --help | head -1` and friends: help and version are printed with println!, which
+/// panics on a closed pipe (the tool is built with panic=abort: SIGABRT). The commands that
+/// print through print_out (check, explain) exit 0 as intended.
+#[test]
+fn help_to_a_closed_pipe_is_not_a_crash() {
+    for args in [&["--help"][..], &["--version"], &["run", "--help"], &["check", "--help"], &["check", "default"]] {
+        let mut fds = [0; 2];
+        // SAFETY: fds is a valid array of two ints.
+        assert_eq!(unsafe { libc::pipe(fds.as_mut_ptr()) }, 0);
+        // SAFETY: fds[0] is the pipe's read end, owned here and closed once.
+        unsafe { libc::close(fds[0]) };
+        // SAFETY: fds[1] is an open descriptor owned by nobody else.
+        let w = unsafe { <std::os::fd::OwnedFd as std::os::fd::FromRawFd>::from_raw_fd(fds[1]) };
+        let mut cmd = Command::new("timeout");
+        cmd.arg("30").arg(tool()).args(args).stdout(w).stderr(std::process::Stdio::piped());
+        let out = cmd.output().unwrap();
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {:?} {}", out.status, String::from_utf8_lossy(&out.stderr));
+    }
+}
