@@ -14,7 +14,7 @@ use crate::policy::{Action, CmpOp, Seccomp};
 
 use super::compile::Filter;
 
-const MAGIC: &[u8] = b"selfbox-bpf-1\n";
+const MAGIC: &[u8] = b"selfbox-bpf-2\n";
 const MAX_INSNS: usize = 4096;
 
 fn action_code(a: Action) -> u32 {
@@ -163,13 +163,13 @@ pub fn lookup(dir: &Path, key: &[u8], s: &Seccomp) -> Option<Filter> {
         return None;
     }
     let rules = take_u32(&mut b)?;
+    let prefix_insns = take_u32(&mut b)?;
     let bpf = take_prog(&mut b)?;
-    let exceptions = take_prog(&mut b)?;
     if !b.is_empty() || bpf.is_empty() {
         return None;
     }
     let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
-    Some(Filter { bpf, exceptions: (!exceptions.is_empty()).then_some(exceptions), notify, rules, build_us: 0 })
+    Some(Filter { bpf, prefix_insns, notify, rules, build_us: 0 })
 }
 
 /// Stores a freshly built filter (write to a private temporary file, then rename).
@@ -179,11 +179,9 @@ pub fn store(dir: &Path, key: &[u8], f: &Filter) -> std::io::Result<()> {
     data.extend_from_slice(&(key.len() as u32).to_le_bytes());
     data.extend_from_slice(key);
     data.extend_from_slice(&(f.rules as u32).to_le_bytes());
+    data.extend_from_slice(&(f.prefix_insns as u32).to_le_bytes());
     data.extend_from_slice(&(f.bpf.len() as u32).to_le_bytes());
     data.extend_from_slice(&f.bpf);
-    let exc = f.exceptions.as_deref().unwrap_or(&[]);
-    data.extend_from_slice(&(exc.len() as u32).to_le_bytes());
-    data.extend_from_slice(exc);
     let sum = checksum(&data);
     data.extend_from_slice(&sum.to_le_bytes());
     let name = file_name(key);

@@ -9,8 +9,8 @@ use crate::policy::{Action, CmpOp, Seccomp};
 /// A compiled filter, ready to load.
 pub struct Filter {
     pub bpf: Vec<u8>,
-    /// The exceptions filter (see [`exceptions_bpf`]), loaded before `bpf`.
-    pub exceptions: Option<Vec<u8>>,
+    /// Instructions of the exceptions prefix at the start of `bpf` (see [`exceptions_prefix`]).
+    pub prefix_insns: usize,
     /// `kill` rules are reported through a listener that init watches.
     pub notify: bool,
     pub rules: usize,
@@ -100,8 +100,13 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
     }
     let bpf = export(&ctx)?;
     let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
-    let exceptions = (!s.exceptions.is_empty()).then(|| exceptions_bpf(&s.exceptions));
-    Ok(Filter { bpf, exceptions, notify, rules: added, build_us: start.elapsed().as_micros() })
+    let mut prefix = exceptions_prefix(&s.exceptions);
+    let prefix_insns = prefix.len() / 8;
+    prefix.extend_from_slice(&bpf);
+    if prefix.len() / 8 > 4096 {
+        return Err(CompileError { call: "seccomp filter".into(), errno: libc::E2BIG, hint: Some("more than 4096 BPF instructions".into()) });
+    }
+    Ok(Filter { bpf: prefix, prefix_insns, notify, rules: added, build_us: start.elapsed().as_micros() })
 }
 
 // Classic BPF, as seccomp(2) runs it.
@@ -109,6 +114,7 @@ const LD_ABS_W: u16 = 0x20;
 const JEQ_K: u16 = 0x15;
 const AND_K: u16 = 0x54;
 const RET_K: u16 = 0x06;
+const JA: u16 = 0x05;
 const RET_ALLOW: u32 = 0x7fff_0000;
 
 #[cfg(target_arch = "x86_64")]
@@ -143,15 +149,21 @@ fn ret_value(a: Action) -> u32 {
 
 struct Insn(u16, u8, u8, u32);
 
-/// The second filter: for each syscall with exceptions, its cases in order (first match wins),
+/// The exceptions, as instructions placed before libseccomp's program: for each syscall with
+/// exceptions, its cases in order (first match wins), else its unconditional action; every other
+/// call falls through to libseccomp's program, which starts from scratch (one filter, compiled
+/// once by the kernel, instead of two).
 /// else its unconditional action; every other syscall is allowed here and decided by the
 /// libseccomp filter.
-pub fn exceptions_bpf(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<u8> {
+pub fn exceptions_prefix(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<u8> {
+    if groups.is_empty() {
+        return Vec::new();
+    }
     let mut prog = vec![
         Insn(LD_ABS_W, 0, 0, 4),
         Insn(JEQ_K, 1, 0, AUDIT_ARCH),
-        // Another ABI: the main filter kills it.
-        Insn(RET_K, 0, 0, RET_ALLOW),
+        // Another ABI: on to libseccomp's program, which kills it (the offset is set below).
+        Insn(JA, 0, 0, 0),
         Insn(LD_ABS_W, 0, 0, 0),
     ];
     for g in groups {
@@ -188,7 +200,8 @@ pub fn exceptions_bpf(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<
         prog.push(Insn(JEQ_K, 0, block.len() as u8, g.nr as u32));
         prog.extend(block);
     }
-    prog.push(Insn(RET_K, 0, 0, RET_ALLOW));
+    // The last syscall test's miss lands just past the prefix: the start of libseccomp's program.
+    prog[2].3 = (prog.len() - 3) as u32;
     let mut out = Vec::with_capacity(prog.len() * 8);
     for Insn(code, jt, jf, k) in prog {
         out.extend_from_slice(&code.to_ne_bytes());

@@ -38,10 +38,10 @@ pub fn build(s: &Seccomp) -> Result<Filter> {
     })?;
     debug!(
         "seccomp",
-        "built {} rules into {} instructions (+{} for exceptions) in {} us",
+        "built {} rules into {} instructions ({} for exceptions) in {} us",
         f.rules,
         f.bpf.len() / 8,
-        f.exceptions.as_ref().map_or(0, |e| e.len() / 8),
+        f.prefix_insns,
         f.build_us
     );
     // A cache that cannot be written only costs the next start the same build again.
@@ -57,15 +57,7 @@ pub fn build(s: &Seccomp) -> Result<Filter> {
 /// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
 /// rules, if any.
 pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
-    if let Some(e) = &f.exceptions {
-        sys::seccomp_load(e, false).map_err(|err| {
-            Error::call(
-                Step::Seccomp,
-                format!("seccomp(SET_MODE_FILTER, exceptions, {} instructions)", e.len() / 8),
-                err,
-            )
-        })?;
-    }
+    let start = std::time::Instant::now();
     let listener = sys::seccomp_load(&f.bpf, f.notify).map_err(|e| {
         let err = Error::call(Step::Seccomp, format!("seccomp(SET_MODE_FILTER, {} instructions)", f.bpf.len() / 8), e);
         match e {
@@ -74,7 +66,7 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
             _ => err,
         }
     })?;
-    debug!("seccomp", "loaded {} rules, {} instructions", f.rules, f.bpf.len() / 8);
+    debug!("seccomp", "loaded {} rules, {} instructions in {} us", f.rules, f.bpf.len() / 8, start.elapsed().as_micros());
     Ok(listener)
 }
 

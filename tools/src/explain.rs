@@ -198,7 +198,7 @@ fn render(l: &Loaded) -> String {
     if let Some(s) = &p.seccomp {
         let n = s.rules.len() + s.exceptions.len();
         let kind = if matches!(s.default_action, Action::Allow) { "deny list" } else { "allow list" };
-        let insns = l.filter.as_ref().map_or(0, |f| f.bpf.len() / 8 + f.exceptions.as_ref().map_or(0, |e| e.len() / 8));
+        let insns = l.filter.as_ref().map_or(0, |f| f.bpf.len() / 8);
         out.push_str(&format!("  syscalls   {kind}: {n} rules, default {}, {insns} BPF instructions\n", s.default_action.describe()));
     } else {
         out.push_str("  syscalls   no filter\n");

@@ -161,7 +161,7 @@ pub fn to_json(l: &Loaded) -> Vec<(String, Value)> {
         if let Some(f) = &l.filter {
             out.insert(
                 "bpf_instructions".into(),
-                json!(f.bpf.len() / 8 + f.exceptions.as_ref().map_or(0, |e| e.len() / 8)),
+                json!(f.bpf.len() / 8),
             );
         }
         o.insert("seccomp".into(), Value::Object(out));
