@@ -28,4 +28,17 @@ fn main() {
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("syscall_table.rs");
     std::fs::write(dest, out).unwrap();
     println!("cargo:rerun-if-changed=build.rs");
+    // The filter cache must not outlive a change of the code that makes filters: its key holds
+    // a hash of that code.
+    let mut h: u64 = 0xcbf2_9ce4_8422_2325;
+    let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
+    let root = if root.join("src/seccomp/compile.rs").exists() { root } else { root.join("..") };
+    for f in ["src/seccomp/compile.rs", "src/policy/syscalls.rs", "src/policy/groups.rs", "src/policy/values.rs"] {
+        let p = root.join(f);
+        println!("cargo:rerun-if-changed={}", p.display());
+        for b in std::fs::read(&p).unwrap_or_default() {
+            h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    println!("cargo:rustc-env=SELFBOX_FILTER_CODE={h:016x}");
 }

@@ -311,6 +311,12 @@ fn shipped_policies_load() {
     let mut c = ctx();
     c.search_dirs = vec![dir.clone()];
     c.vars.exe_dir = "/usr/bin".into();
+    // Program policies bind parts of the directory they run in (pdftotext: in/ and out/).
+    let job = Dir::new("job");
+    for d in ["in", "out"] {
+        std::fs::create_dir(job.0.join(d)).unwrap();
+    }
+    c.vars.cwd = job.0.display().to_string();
     for e in std::fs::read_dir(&dir).unwrap().flatten() {
         let p = e.path();
         if p.extension().is_some_and(|x| x == "json") && p.file_name().is_some_and(|n| n != "schema.json") {

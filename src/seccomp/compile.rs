@@ -89,7 +89,7 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
         let res = if r.args.is_empty() {
             ctx.add_rule_exact(action, sys)
         } else {
-            let cmps: Vec<ScmpArgCompare> = r.args.iter().map(|c| scmp_cmp(&r.name, c)).collect();
+            let cmps: Vec<ScmpArgCompare> = r.args.iter().map(|c| scmp_cmp(r.name, c)).collect();
             ctx.add_rule_conditional_exact(action, sys, &cmps)
         };
         res.map_err(|e| CompileError {
@@ -168,7 +168,7 @@ pub fn exceptions_prefix(groups: &[crate::policy::syscalls::ArgExceptions]) -> V
     ];
     for g in groups {
         let mut block: Vec<Insn> = Vec::new();
-        let wide = !is_32bit_arg(&g.name, g.index);
+        let wide = !is_32bit_arg(g.name, g.index);
         let (lo, hi) = arg_offsets(g.index);
         for (cmp, action) in &g.cases {
             let (mask, value) = match cmp.op {
