@@ -61,7 +61,7 @@ pub fn run(start: &Start) -> Result<()> {
     };
     let pid1 = pidns::fork_supervisor(saved, sup)?;
     if policy.has(libc::CLONE_NEWNS) {
-        mount::finish_in_pidns(&plan)?;
+        mount::finish_in_pidns(&plan, id.real_root && id.run_as.is_none())?;
     }
     net::set_hostname(&policy)?;
     net::setup(&policy)?;
@@ -113,15 +113,17 @@ impl Caller {
         let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
         let var =
             |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
-        let passwd = policy::passwd_by_uid(uid);
+        // /etc/passwd only when the environment does not say (it costs a file read per start).
+        let (home, user) = (var("HOME"), var("USER"));
+        let passwd = if home.is_none() || user.is_none() { policy::passwd_by_uid(uid) } else { None };
         let vars = Vars {
-            home: var("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+            home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
             cwd: cwd.path.clone(),
             exe,
             exe_dir,
             uid,
             gid,
-            user: passwd.map(|p| p.0).or_else(|| var("USER")).unwrap_or_else(|| uid.to_string()),
+            user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
             tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
         };
         Caller { real_root: uid == 0 && initial_userns(), cwd, vars }

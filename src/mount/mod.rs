@@ -32,7 +32,9 @@ const DEV_LINKS: &[(&str, &str)] = &[
     ("ptmx", "pts/ptmx"),
 ];
 /// Parts of a fresh procfs that must not be writable from the sandbox (they reach global state).
-const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger", "irq", "bus", "fs"];
+const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger"];
+/// Writable only by real root; made read-only too when the program keeps real root.
+const PROC_READONLY_FOR_ROOT: &[&str] = &["irq", "bus", "fs"];
 
 // ---- apply ----
 
@@ -238,7 +240,8 @@ fn terminal_node(old: &str) -> Option<OwnedFd> {
 /// In PID 1 of the new PID namespace: mounts each procfs (only possible from inside it, and
 /// only while the host's full /proc is still visible), then detaches the old root and makes the
 /// root tmpfs read-only.
-pub fn finish_in_pidns(plan: &Plan) -> Result<()> {
+pub fn finish_in_pidns(plan: &Plan, program_is_root: bool) -> Result<()> {
+    let extra: &[&str] = if program_is_root { PROC_READONLY_FOR_ROOT } else { &[] };
     for target in &plan.procs {
         mount(
             Some("proc"),
@@ -255,7 +258,7 @@ pub fn finish_in_pidns(plan: &Plan) -> Result<()> {
                 e2
             }
         })?;
-        for sub in PROC_READONLY {
+        for sub in PROC_READONLY.iter().chain(extra) {
             let p = format!("{target}/{sub}");
             if !Path::new(&p).exists() {
                 continue;

@@ -104,7 +104,7 @@ pub struct SeccompLayer {
     pub rules: Vec<SeccompRule>,
 }
 
-const ACTIONS: &[&str] = &["allow", "errno", "kill", "kill_thread", "trap", "log"];
+const ACTIONS: &[&str] = &["allow", "errno", "kill", "kill_process", "kill_thread", "trap", "log"];
 const OPS: &[&str] = &["eq", "ne", "lt", "le", "gt", "ge", "masked_eq"];
 
 fn action(name: &str, errno: Option<(&Json, Ptr)>, ptr: &Ptr) -> Result<Action, PolicyError> {
@@ -135,7 +135,9 @@ fn action(name: &str, errno: Option<(&Json, Ptr)>, ptr: &Ptr) -> Result<Action, 
 pub fn parse(v: &Json, ptr: &Ptr, origin: &str) -> Result<SeccompLayer, PolicyError> {
     let mut o = ObjReader::new(v, ptr)?;
     let mut layer = SeccompLayer::default();
-    let _ = o.get("comment");
+    if let Some((v, p)) = o.get("comment") {
+        expect_str(v, &p)?;
+    }
     if let Some((v, p)) = o.get("default_action") {
         let name = as_str(v, &p)?;
         let errno = o.get("default_errno");
@@ -154,7 +156,9 @@ pub fn parse(v: &Json, ptr: &Ptr, origin: &str) -> Result<SeccompLayer, PolicyEr
 
 fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> Result<(), PolicyError> {
     let mut o = ObjReader::new(v, ptr)?;
-    let _ = o.get("comment");
+    if let Some((v, p)) = o.get("comment") {
+        expect_str(v, &p)?;
+    }
     let (av, ap) = o.get("action").ok_or_else(|| PolicyError::at(ptr, "a rule needs \"action\"".into()))?;
     let errno = o.get("errno");
     let act = action(as_str(av, &ap)?, errno, &ap)?;

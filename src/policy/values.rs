@@ -136,6 +136,13 @@ fn errno_names() -> &'static [String] {
 }
 
 pub fn errno_by_name(name: &str) -> Option<i32> {
+    // Linux aliases that nix spells otherwise.
+    let name = match name {
+        "ENOTSUP" => "EOPNOTSUPP",
+        "EWOULDBLOCK" => "EAGAIN",
+        "EDEADLOCK" => "EDEADLK",
+        other => other,
+    };
     errno_names().iter().position(|n| n == name).filter(|&i| i > 0).map(|i| i as i32)
 }
 
@@ -319,6 +326,8 @@ mod tests {
         assert_eq!(errno_by_name("ENOSYS"), Some(libc::ENOSYS));
         assert_eq!(errno_name(libc::ENOENT), "ENOENT");
         assert_eq!(errno_by_name("EWHAT"), None);
+        assert_eq!(errno_by_name("ENOTSUP"), Some(libc::ENOTSUP));
+        assert_eq!(errno_by_name("EWOULDBLOCK"), Some(libc::EWOULDBLOCK));
     }
 
     #[test]
