@@ -27,12 +27,13 @@ fn main() {
     out.push_str("];\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("syscall_table.rs");
     std::fs::write(dest, out).unwrap();
-    println!("cargo:rerun-if-changed=build.rs");
     // The filter cache must not outlive a change of the code that makes filters: its key holds
     // a hash of that code.
     let mut h: u64 = 0xcbf2_9ce4_8422_2325;
     let root = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let root = if root.join("src/seccomp/compile.rs").exists() { root } else { root.join("..") };
+    // Absolute: the tools package runs this script from ../build.rs.
+    println!("cargo:rerun-if-changed={}", root.join("build.rs").display());
     for f in ["src/seccomp/compile.rs", "src/policy/syscalls.rs", "src/policy/groups.rs", "src/policy/values.rs"] {
         let p = root.join(f);
         println!("cargo:rerun-if-changed={}", p.display());
@@ -40,5 +41,5 @@ fn main() {
             h = (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3);
         }
     }
-    println!("cargo:rustc-env=SELFBOX_FILTER_CODE={h:016x}");
+    println!("cargo:rustc-env=FILTER_CODE_HASH={h:016x}");
 }

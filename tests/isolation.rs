@@ -240,7 +240,11 @@ fn cwd_is_kept_only_when_it_is_the_same_directory() {
 fn dot_dot_does_not_leave_the_root() {
     for who in identities() {
         let out = sandboxed(who, &default_policy()).sh("cd /../../..; ls -A | sort | tr '\\n' ' '");
-        assert_eq!(out.ok().stdout.trim(), "bin dev etc lib lib64 proc sbin tmp usr", "as {who:?}");
+        // The default binds these library directories only where the host has them.
+        let mut want = vec!["bin", "dev", "etc", "lib", "proc", "sbin", "tmp", "usr"];
+        want.extend(["lib32", "lib64", "libx32"].into_iter().filter(|d| std::path::Path::new("/").join(d).exists()));
+        want.sort();
+        assert_eq!(out.ok().stdout.trim(), want.join(" "), "as {who:?}");
     }
 }
 

@@ -33,7 +33,7 @@ pub fn key(s: &Seccomp) -> Vec<u8> {
     let mut k = Vec::with_capacity(64 + s.rules.len() * 16);
     let mut put = |v: u64| k.extend_from_slice(&v.to_le_bytes());
     let lib = libseccomp::ScmpVersion::current().map(|v| (v.major, v.minor, v.micro)).unwrap_or((0, 0, 0));
-    for b in env!("CARGO_PKG_VERSION").bytes().chain(env!("SELFBOX_FILTER_CODE").bytes()) {
+    for b in env!("CARGO_PKG_VERSION").bytes().chain(env!("FILTER_CODE_HASH").bytes()) {
         put(u64::from(b));
     }
     put(u64::from(lib.0) << 32 | u64::from(lib.1) << 16 | u64::from(lib.2));
