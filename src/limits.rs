@@ -462,6 +462,11 @@ impl Hooks {
         Ok(Hooks { status, cgroup, proc })
     }
 
+    /// The sandbox has a cgroup to remove at the end.
+    pub fn has_cgroup(&self) -> bool {
+        self.cgroup.is_some()
+    }
+
     fn program_pid(&self, init: libc::pid_t) -> Option<i64> {
         let proc = self.proc.as_ref()?;
         let f = open_in(proc, &format!("{init}/task/{init}/children"), OFlag::O_RDONLY).ok()?;
@@ -526,7 +531,6 @@ impl SupervisorHooks for Hooks {
         } else {
             (json!(null), json!(libc::WTERMSIG(o.status)))
         };
-        let ms = |t: libc::timeval| t.tv_sec * 1000 + t.tv_usec / 1000;
         let mut v = json!({
             "event": "exited",
             "exit_code": code,
@@ -534,10 +538,10 @@ impl SupervisorHooks for Hooks {
             "reason": o.reason.name(),
             "wall_ms": o.wall.as_millis() as u64,
         });
-        if let Some(r) = &o.rusage {
-            v["user_ms"] = json!(ms(r.ru_utime));
-            v["sys_ms"] = json!(ms(r.ru_stime));
-            v["max_rss_kib"] = json!(r.ru_maxrss);
+        if let Some(u) = &o.usage {
+            v["user_ms"] = json!(u.user_ms);
+            v["sys_ms"] = json!(u.sys_ms);
+            v["max_rss_kib"] = json!(u.max_rss_kib);
         }
         if let Some(p) = peak {
             v["memory_peak_kib"] = json!(p);

@@ -20,6 +20,27 @@ pub struct Report {
     pub status: i32,
     /// Init killed the program for a seccomp `kill` rule (its status then reads SIGSYS).
     pub seccomp: u32,
+    /// CPU time and peak memory of everything init reaped.
+    pub usage: Usage,
+}
+
+#[repr(C)]
+#[derive(Clone, Copy, Default, Debug)]
+pub struct Usage {
+    pub user_ms: i64,
+    pub sys_ms: i64,
+    pub max_rss_kib: i64,
+}
+
+fn children_usage() -> Usage {
+    use nix::sys::resource::{UsageWho, getrusage};
+    match getrusage(UsageWho::RUSAGE_CHILDREN) {
+        Ok(u) => {
+            let ms = |t: nix::sys::time::TimeVal| t.tv_sec() * 1000 + t.tv_usec() / 1000;
+            Usage { user_ms: ms(u.user_time()), sys_ms: ms(u.system_time()), max_rss_kib: u.max_rss() }
+        }
+        Err(_) => Usage::default(),
+    }
 }
 
 /// The caller's signal state, restored for the program.
@@ -81,7 +102,7 @@ pub struct Outcome {
     pub status: i32,
     pub reason: Reason,
     pub wall: Duration,
-    pub rusage: Option<libc::rusage>,
+    pub usage: Option<Usage>,
 }
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -126,6 +147,11 @@ pub struct Supervision {
     pub wall_time: Option<Duration>,
     /// With `setsid` the program leaves the terminal's process group: relay every signal.
     pub new_session: bool,
+    /// Init reports the end and stays until the supervisor has exited, so that tearing the
+    /// namespaces down (the last holder's exit pays for it) is not in the caller's wait. Only
+    /// with a PID namespace (init must be able to empty it first) and without a cgroup (which
+    /// cannot be removed while init is in it).
+    pub linger: bool,
     pub hooks: Box<dyn SupervisorHooks>,
 }
 
@@ -136,6 +162,8 @@ pub struct Pid1 {
     alive: OwnedFd,
     /// Write end of the pipe on which the program says it starts `main`.
     started: OwnedFd,
+    /// Write end of the pipe on which a lingering init says the report is ready.
+    done: Option<OwnedFd>,
     saved: SavedSignals,
     relayed: libc::sigset_t,
 }
@@ -154,13 +182,17 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
     let pipe = || nix::unistd::pipe2(nix::fcntl::OFlag::O_CLOEXEC).at(Step::Fork, || "pipe2()".into());
     let (alive_r, alive_w) = pipe()?;
     let (started_r, started_w) = pipe()?;
+    let (done_r, done_w) = match sup.linger {
+        true => pipe().map(|(r, w)| (Some(r), Some(w)))?,
+        false => (None, None),
+    };
     match sys::fork().at(Step::Fork, || "fork()".into())? {
         Some(init) => {
-            drop((alive_r, started_w));
-            supervise(init, &page, blocked, relayed, sup, alive_w, started_r)
+            drop((alive_r, started_w, done_w));
+            supervise(init, &page, blocked, relayed, sup, alive_w, started_r, done_r)
         }
         None => {
-            drop((alive_w, started_r, sup));
+            drop((alive_w, started_r, done_r, sup));
             // The sandbox dies with the supervisor, even if it is SIGKILLed (PITFALLS 27).
             sys::set_pdeathsig(libc::SIGKILL).at(Step::Init, || "prctl(PR_SET_PDEATHSIG, SIGKILL)".into())?;
             // The supervisor may have died before the line above; getppid() is 0 in here.
@@ -168,7 +200,7 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
             if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
                 sys::exit(125);
             }
-            Ok(Pid1 { page, alive: alive_r, started: started_w, saved, relayed })
+            Ok(Pid1 { page, alive: alive_r, started: started_w, done: done_w, saved, relayed })
         }
     }
 }
@@ -195,6 +227,7 @@ fn supervise(
     mut sup: Supervision,
     alive: OwnedFd,
     started: OwnedFd,
+    mut done: Option<OwnedFd>,
 ) -> ! {
     let start = Instant::now();
     let Ok(sfd) = sys::signalfd(&waitset) else {
@@ -205,6 +238,7 @@ fn supervise(
     // that a pipe the program closes sees EOF at the other end.
     let mut keep = sup.hooks.fds();
     keep.extend([2, alive.as_raw_fd(), started.as_raw_fd(), sfd.as_raw_fd()]);
+    keep.extend(done.iter().map(|d| d.as_raw_fd()));
     if sys::close_all_except(&keep).is_err() {
         let _ = sys::kill(init, libc::SIGKILL);
         sys::exit(125);
@@ -213,7 +247,8 @@ fn supervise(
     let mut started = Some(started);
     let mut program_started = false;
     let mut timed_out = false;
-    let waited = loop {
+    // Init's wait status, or None when a lingering init reported through `done`.
+    let waited: Option<i32> = loop {
         let timeout = deadline.filter(|_| !timed_out).map(|d| d.saturating_duration_since(Instant::now()));
         if timeout == Some(Duration::ZERO) {
             timed_out = true;
@@ -222,10 +257,20 @@ fn supervise(
             continue;
         }
         let mut fds = vec![sfd.as_fd()];
+        fds.extend(done.as_ref().filter(|_| !timed_out).map(|d| d.as_fd()));
+        let done_at = fds.len() - 1;
         fds.extend(started.as_ref().map(|s| s.as_fd()));
         let ready = wait_readable(&fds, timeout);
-        if ready.get(1) == Some(&true) {
+        if started.is_some() && ready.last() == Some(&true) {
             program_started = read_started(started.take(), init, &mut *sup.hooks);
+        }
+        if done_at > 0 && ready[done_at] {
+            let mut b = [0u8; 1];
+            if matches!(nix::unistd::read(done.as_ref().expect("polled").as_fd(), &mut b), Ok(1)) {
+                break None;
+            }
+            // Init went away without a report: its SIGCHLD follows.
+            done = None;
         }
         if !ready[0] {
             continue;
@@ -233,15 +278,18 @@ fn supervise(
         let mut reaped = None;
         while let Ok(Some(si)) = sys::signalfd_read(sfd.as_fd()) {
             if si.signo == libc::SIGCHLD {
-                if let Ok(Some(w)) = sys::wait4(init, libc::WNOHANG) {
-                    reaped = Some(w);
+                // Init, and the network helper (net.rs) once PID 1 has joined its namespace.
+                while let Ok(Some(w)) = sys::wait4(-1, libc::WNOHANG) {
+                    if w.pid == init {
+                        reaped = Some(w);
+                    }
                 }
             } else if sys::sigset_has(&relayed, si.signo) && (sup.new_session || sent_by_process(&si)) {
                 let _ = sys::kill(init, si.signo);
             }
         }
         if let Some(w) = reaped {
-            break w;
+            break Some(w.status);
         }
     };
     // The byte may still wait in the pipe when init's end was seen first.
@@ -249,8 +297,14 @@ fn supervise(
         program_started = read_started(started.take(), init, &mut *sup.hooks);
     }
     let report = page.get();
-    let mut outcome =
-        Outcome { status: waited.status, reason: Reason::Setup, wall: start.elapsed(), rusage: Some(waited.rusage) };
+    debug!("supervisor", "init reaped");
+    let mut outcome = Outcome {
+        status: waited.unwrap_or(report.status),
+        reason: Reason::Setup,
+        wall: start.elapsed(),
+        // Init's own count when it reported; else (init reaped) the supervisor's, which holds init's.
+        usage: Some(if report.exited != 0 { report.usage } else { children_usage() }),
+    };
     if timed_out {
         outcome.reason = Reason::WallTime;
         outcome.status = 124 << 8;
@@ -266,11 +320,12 @@ fn supervise(
         } else {
             Reason::Exited
         };
-    } else if libc::WIFSIGNALED(waited.status) {
+    } else if waited.is_some_and(|w| libc::WIFSIGNALED(w)) {
         // Init itself was killed from outside; the program died with it.
         outcome.reason = Reason::Signaled;
     }
     sup.hooks.exited(&mut outcome);
+    debug!("supervisor", "exiting");
     if outcome.reason == Reason::WallTime {
         let secs = sup.wall_time.map_or(0.0, |w| w.as_secs_f64());
         let line = format!("selfbox: wall_time: the program ran longer than {secs} s and was killed\n");
@@ -334,7 +389,7 @@ pub fn fork_program(pid1: Pid1, watch: Box<dyn InitWatch>) -> Result<Program> {
 }
 
 /// PID 1: reaps every child, relays signals sent from outside, reports the program's status.
-fn init(program: libc::pid_t, pid1: Pid1, mut watch: Box<dyn InitWatch>) -> ! {
+fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> ! {
     let fail = || -> ! {
         let _ = sys::kill(program, libc::SIGKILL);
         sys::exit(125)
@@ -346,6 +401,7 @@ fn init(program: libc::pid_t, pid1: Pid1, mut watch: Box<dyn InitWatch>) -> ! {
     // Init keeps none of the caller's descriptors (see `supervise`).
     let mut keep: Vec<RawFd> = watch.fds().iter().map(|f| f.as_raw_fd()).collect();
     keep.extend([2, sfd.as_raw_fd(), pid1.alive.as_raw_fd()]);
+    keep.extend(pid1.done.iter().map(|d| d.as_raw_fd()));
     if sys::close_all_except(&keep).is_err() {
         fail();
     }
@@ -383,12 +439,37 @@ fn init(program: libc::pid_t, pid1: Pid1, mut watch: Box<dyn InitWatch>) -> ! {
             if seccomp_killed && libc::WIFSIGNALED(status) && libc::WTERMSIG(status) == libc::SIGKILL {
                 status = libc::SIGSYS;
             }
-            pid1.page.set(Report { exited: 1, status, seccomp: seccomp_killed as u32 });
-            // Leaving ends the namespace: the kernel kills whatever the program left behind,
-            // and our exit waits for them (zap_pid_ns_processes), so the cgroup is empty after.
-            sys::exit(0);
+            match pid1.done.take() {
+                Some(done) => linger(&pid1.page, &pid1.alive, done, status, seccomp_killed),
+                None => {
+                    pid1.page.set(Report {
+                        exited: 1,
+                        status,
+                        seccomp: seccomp_killed as u32,
+                        usage: children_usage(),
+                    });
+                    // Leaving ends the namespace: the kernel kills whatever the program left
+                    // behind, and our exit waits for them, so the cgroup is empty after.
+                    sys::exit(0);
+                }
+            }
         }
     }
+}
+
+/// The program has ended: empty the namespace, report, and stay until the supervisor has
+/// exited (then PDEATHSIG, or the end of `alive`, ends init and the namespaces with it).
+fn linger(page: &SharedPage<Report>, alive: &OwnedFd, done: OwnedFd, status: i32, seccomp_killed: bool) -> ! {
+    // As PID 1, -1 means every other process of this namespace.
+    let _ = sys::kill(-1, libc::SIGKILL);
+    while let Ok(Some(_)) = sys::wait4(-1, 0) {}
+    page.set(Report { exited: 1, status, seccomp: seccomp_killed as u32, usage: children_usage() });
+    if nix::unistd::write(&done, b"d").is_err() {
+        sys::exit(0);
+    }
+    let mut fds = [PollFd::new(alive.as_fd(), PollFlags::POLLIN)];
+    while !matches!(poll(&mut fds, PollTimeout::NONE), Ok(n) if n > 0) {}
+    sys::exit(0)
 }
 
 /// Step 11, first part: the caller's signal mask and SIGCHLD disposition come back.

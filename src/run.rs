@@ -57,6 +57,7 @@ pub fn run(start: &Start) -> Result<()> {
     let sup = Supervision {
         wall_time: policy.wall_time.map(std::time::Duration::from_secs_f64),
         new_session: policy.new_session,
+        linger: policy.has(libc::CLONE_NEWPID) && !hooks.has_cgroup(),
         hooks: Box::new(hooks),
     };
     let pid1 = pidns::fork_supervisor(saved, sup)?;
@@ -147,7 +148,10 @@ fn load_policy(start: &Start, caller: &Caller) -> Result<Policy> {
         .map_err(|_| Error::refused(Step::Policy, "SELFBOX_POLICY is not UTF-8", "give a path or JSON text"))?;
     let source =
         if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
-    let ctx =
-        Context { vars: caller.vars.clone(), search_dirs: policy::installed_dirs(Path::new(&start.lib.path)), real_root: caller.real_root };
+    let ctx = Context {
+        vars: caller.vars.clone(),
+        search_dirs: policy::installed_dirs(Path::new(&start.lib.path)),
+        real_root: caller.real_root,
+    };
     Ok(policy::load(&source, &ctx)?)
 }

@@ -40,22 +40,19 @@ pub fn fork() -> Result<Option<libc::pid_t>> {
 pub struct Waited {
     pub pid: libc::pid_t,
     pub status: c_int,
-    pub rusage: libc::rusage,
 }
 
-/// wait4(2) with its resource usage; `None` for WNOHANG with nothing to reap.
+/// waitpid(2); `None` for WNOHANG with nothing to reap.
 pub fn wait4(pid: libc::pid_t, flags: c_int) -> Result<Option<Waited>> {
     let mut status = 0;
-    // SAFETY: rusage is plain old data; all-zero is a valid value.
-    let mut rusage: libc::rusage = unsafe { std::mem::zeroed() };
     loop {
-        // SAFETY: both out-pointers point to live locals of the right types.
-        let r = unsafe { libc::wait4(pid, &mut status, flags, &mut rusage) };
+        // SAFETY: the out-pointer points to a live local of the right type.
+        let r = unsafe { libc::waitpid(pid, &mut status, flags) };
         match r {
             -1 if Errno::last() == Errno::EINTR => continue,
             -1 => return Err(Errno::last()),
             0 => return Ok(None),
-            p => return Ok(Some(Waited { pid: p, status, rusage })),
+            p => return Ok(Some(Waited { pid: p, status })),
         }
     }
 }

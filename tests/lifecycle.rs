@@ -380,3 +380,27 @@ fn wall_time_ends_the_run_with_124() {
         assert!(!ctl.stderr.contains("wall_time"), "control as {who:?}: {ctl:?}");
     }
 }
+
+/// When the program ends, everything it left behind in the sandbox is gone by the time the
+/// supervisor exits (init empties the namespace before it reports), with or without a cgroup.
+#[test]
+fn nothing_outlives_the_program_when_it_exits() {
+    for who in identities() {
+        let marker = format!("3{}.271828", who as u8);
+        let script = format!("(sleep {marker} >/dev/null 2>&1 &); sleep 0.2; ps -eo args | grep -c '^sleep {marker}'");
+        let with_cgroup = format!(
+            r#"{{"selfbox": 1, "extends": "{}", "cgroup": {{"pids_max": 64, "optional": true}}}}"#,
+            default_policy()
+        );
+        for policy in [default_policy(), with_cgroup] {
+            let out = sandboxed(who, &policy).sh(&script);
+            // Control: the background process was running inside while the program ran.
+            assert_eq!(out.ok().stdout.trim(), "1", "as {who:?}: {out:?}");
+            let left: Vec<i32> = pids_with(&format!("sleep {marker}"))
+                .into_iter()
+                .filter(|p| !std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z ")))
+                .collect();
+            assert!(left.is_empty(), "as {who:?}: still running after the supervisor exited: {left:?}");
+        }
+    }
+}

@@ -73,7 +73,8 @@ enum Backing<'a> {
     /// A filesystem selfbox made (root tmpfs, tmpfs, dev): paths may be created.
     Owned,
     /// A bind of a host directory: the path exists on the host at this place, or not at all.
-    Host(String),
+    /// `readonly`: that bind is read-only.
+    Host { path: String, readonly: bool },
     /// A plan symlink or a proc mount: nothing may be placed through it.
     Blocked(&'a str),
 }
@@ -98,9 +99,10 @@ fn backing<'a>(path: &str, root: Root, before: &[Planned<'a>]) -> Backing<'a> {
             continue;
         }
         return match p.kind {
-            MountKind::Bind { host: Some(HostPath { symlink: None, path: src, .. }), .. } => {
-                Backing::Host(format!("{}{}", src.trim_end_matches('/'), rel(path, p.target)))
-            }
+            MountKind::Bind { host: Some(HostPath { symlink: None, path: src, .. }), readonly, .. } => Backing::Host {
+                path: format!("{}{}", src.trim_end_matches('/'), rel(path, p.target)),
+                readonly: *readonly,
+            },
             MountKind::Bind { .. } | MountKind::Symlink { .. } | MountKind::Proc => Backing::Blocked(p.target),
             MountKind::Tmpfs { .. } | MountKind::Dev => Backing::Owned,
             MountKind::Dir { .. } | MountKind::File { .. } => continue,
@@ -108,7 +110,7 @@ fn backing<'a>(path: &str, root: Root, before: &[Planned<'a>]) -> Backing<'a> {
     }
     match root {
         Root::Tmpfs => Backing::Owned,
-        Root::Host => Backing::Host(path.to_owned()),
+        Root::Host => Backing::Host { path: path.to_owned(), readonly: false },
     }
 }
 
@@ -138,14 +140,22 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
                     m.error(format!("target {t} lies under {by}, which is a symlink or proc mount of this policy"))
                 );
             }
-            Backing::Host(_) if creates_itself => {
+            Backing::Host { .. } if creates_itself => {
                 return Err(m.error(format!(
                     "a {} at {t} would be created on the host: its parent is {}; place it under a tmpfs",
                     m.kind.name(),
                     host_desc(policy.root, point, &before)
                 )));
             }
-            Backing::Host(hp) => {
+            // Already visible here, read-only, through an earlier bind (the program's own
+            // directory inside /usr, say): another mount would change nothing.
+            Backing::Host { path, readonly: true }
+                if matches!(&m.kind, MountKind::Bind { host: Some(h), readonly: true, .. }
+                    if h.symlink.is_none() && h.path == path) =>
+            {
+                continue;
+            }
+            Backing::Host { path: hp, .. } => {
                 let want_dir = match &m.kind {
                     MountKind::Bind { host: Some(h), .. } => h.is_dir,
                     _ => true,

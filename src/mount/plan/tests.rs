@@ -200,3 +200,19 @@ fn mkdirs_are_not_repeated() {
     let mkdirs = plan.ops.iter().filter(|o| matches!(o, Op::MkdirAll(_))).count();
     assert_eq!(mkdirs, 1, "{:?}", plan.ops);
 }
+
+#[test]
+fn a_read_only_bind_already_visible_through_another_is_skipped() {
+    let p = policy(Root::Tmpfs, vec![bind("/usr", "/usr", true), bind("/usr/bin", "/usr/bin", true)]);
+    let pl = plan(&p, &Host(vec![("/usr/bin", true)])).unwrap();
+    assert_eq!(pl.ops.iter().filter(|o| matches!(o, Op::Bind { .. })).count(), 1, "{:?}", pl.ops);
+    // Not when it would change something: writable, or elsewhere, or under a writable bind.
+    for extra in [bind("/usr/bin", "/usr/bin", false), bind("/usr/bin", "/usr/sbin", true)] {
+        let p = policy(Root::Tmpfs, vec![bind("/usr", "/usr", true), extra]);
+        let pl = plan(&p, &Host(vec![("/usr/bin", true), ("/usr/sbin", true)])).unwrap();
+        assert_eq!(pl.ops.iter().filter(|o| matches!(o, Op::Bind { .. })).count(), 2, "{:?}", pl.ops);
+    }
+    let p = policy(Root::Tmpfs, vec![bind("/usr", "/usr", false), bind("/usr/bin", "/usr/bin", true)]);
+    let pl = plan(&p, &Host(vec![("/usr/bin", true)])).unwrap();
+    assert_eq!(pl.ops.iter().filter(|o| matches!(o, Op::Bind { .. })).count(), 2, "{:?}", pl.ops);
+}
