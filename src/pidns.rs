@@ -189,7 +189,7 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
     match sys::fork().at(Step::Fork, || "fork()".into())? {
         Some(init) => {
             drop((alive_r, started_w, done_w));
-            supervise(init, &page, blocked, relayed, sup, alive_w, started_r, done_r)
+            supervise(init, &page, blocked, relayed, sup, Ends { alive: alive_w, started: started_r, done: done_r })
         }
         None => {
             drop((alive_w, started_r, done_r, sup));
@@ -219,16 +219,25 @@ fn wait_readable(fds: &[BorrowedFd], timeout: Option<Duration>) -> Vec<bool> {
 }
 
 /// The supervisor: relays signals, enforces the wall time, reports, and exits as the program did.
+/// The supervisor's ends of the pipes it shares with init and the program.
+struct Ends {
+    /// Write end: init sees EOF when the supervisor is gone.
+    alive: OwnedFd,
+    /// The program's "starting main" byte.
+    started: OwnedFd,
+    /// A lingering init's "report ready" byte.
+    done: Option<OwnedFd>,
+}
+
 fn supervise(
     init: libc::pid_t,
     page: &SharedPage<Report>,
     waitset: libc::sigset_t,
     relayed: libc::sigset_t,
     mut sup: Supervision,
-    alive: OwnedFd,
-    started: OwnedFd,
-    mut done: Option<OwnedFd>,
+    ends: Ends,
 ) -> ! {
+    let Ends { alive, started, mut done } = ends;
     let start = Instant::now();
     let Ok(sfd) = sys::signalfd(&waitset) else {
         let _ = sys::kill(init, libc::SIGKILL);
