@@ -175,6 +175,8 @@ pub fn exceptions_prefix(groups: &[crate::policy::syscalls::ArgExceptions]) -> V
                 CmpOp::MaskedEq(m) => (m, cmp.value & m),
                 _ => (u64::MAX, cmp.value),
             };
+            // A mask with nothing in the upper half needs no look at it (clone flags, say).
+            let wide = wide && mask >> 32 != 0;
             let (mask, value) = if wide { (mask, value) } else { (mask & 0xffff_ffff, value & 0xffff_ffff) };
             let half = |off: u32, m: u32, v: u32, miss: u8| -> Vec<Insn> {
                 let mut v_ = vec![Insn(LD_ABS_W, 0, 0, off)];
