@@ -322,7 +322,10 @@ fn supervise(
         outcome.reason = if !program_started {
             // The program failed in its own setup (step 11) and said why.
             Reason::Setup
-        } else if report.seccomp != 0 {
+        } else if report.seccomp != 0
+            || (libc::WIFSIGNALED(report.status) && libc::WTERMSIG(report.status) == libc::SIGSYS)
+        {
+            // A kill rule (reported by init), or the kernel's own kill of another ABI's call.
             Reason::Seccomp
         } else if libc::WIFSIGNALED(report.status) {
             Reason::Signaled

@@ -447,3 +447,55 @@ pub fn is_32bit_arg(name: &str, index: u32) -> bool {
             | ("mmap", 2..=4)
     )
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Members of a group that the given architecture has.
+    fn members_on(group: &str, arch: ScmpArch) -> Vec<String> {
+        let mut stack = vec![group.to_owned()];
+        let mut seen = Vec::new();
+        let mut out = Vec::new();
+        while let Some(g) = stack.pop() {
+            if seen.contains(&g) {
+                continue;
+            }
+            let grp = groups::find(&g).expect("a known group");
+            seen.push(g);
+            for m in grp.members {
+                if m.starts_with('@') {
+                    stack.push((*m).to_owned());
+                } else if ScmpSyscall::from_name_by_arch(m, arch).is_ok_and(|s| i32::from(s) >= 0) {
+                    out.push((*m).to_owned());
+                }
+            }
+        }
+        out
+    }
+
+    /// Every group resolves to syscalls on x86_64 and on aarch64 (by libseccomp's tables), but
+    /// those that only exist elsewhere (@cpu-emulation, @raw-io, @obsolete: x86 and 32-bit calls).
+    #[test]
+    fn every_group_resolves_on_x86_64_and_aarch64() {
+        for g in groups::GROUPS {
+            let x86 = members_on(g.name, ScmpArch::X8664);
+            assert!(!x86.is_empty(), "{} is empty on x86_64", g.name);
+            let arm = members_on(g.name, ScmpArch::Aarch64);
+            if !matches!(g.name, "@cpu-emulation" | "@raw-io" | "@obsolete") {
+                assert!(!arm.is_empty(), "{} is empty on aarch64", g.name);
+            }
+            assert!(!arm.iter().any(|n| n == "open" || n == "fork"), "aarch64 has no open/fork: {}", g.name);
+        }
+        assert!(members_on("@system-service", ScmpArch::Aarch64).contains(&"openat".to_owned()));
+    }
+
+    #[test]
+    fn native_table_agrees_with_libseccomp() {
+        for name in ["read", "openat", "clone", "ioctl", "personality", "io_uring_setup"] {
+            let lib = i32::from(ScmpSyscall::from_name(name).unwrap());
+            assert_eq!(native_nr(name), Some(lib), "{name}");
+        }
+        assert_eq!(native_nr("no_such_call"), None);
+    }
+}
