@@ -82,7 +82,9 @@ fn drop_bounding(keep: u64) -> Result<()> {
         // Dropping a capability already gone succeeds: no need to read the set first.
         if can_drop {
             sys::capbset_drop(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_DROP, {})", capability_name(cap)))?;
-        } else if permitted != 0 && sys::capbset_read(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_READ, {})", capability_name(cap)))? {
+        } else if permitted != 0
+            && sys::capbset_read(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_READ, {})", capability_name(cap)))?
+        {
             return Err(Error::refused(
                 Step::Privs,
                 "cannot empty the capability bounding set without CAP_SETPCAP",

@@ -386,13 +386,8 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
             add_exception(g, r)?;
         } else if let Some(pos) = out.iter().position(|o| o.nr == r.nr && o.args.is_empty()) {
             let base = out.remove(pos);
-            let mut g = ArgExceptions {
-                name: r.name,
-                nr: r.nr,
-                index: r.args[0].index,
-                base: base.action,
-                cases: Vec::new(),
-            };
+            let mut g =
+                ArgExceptions { name: r.name, nr: r.nr, index: r.args[0].index, base: base.action, cases: Vec::new() };
             add_exception(&mut g, r)?;
             exceptions.push(g);
         } else if let Some(o) = out.iter_mut().find(|o| o.nr == r.nr && o.args == r.args) {

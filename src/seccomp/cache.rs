@@ -110,9 +110,9 @@ fn usable(d: &Path, euid: u32) -> bool {
         _ => return false,
     }
     // A parent another user can write could swap the directory under us (sticky /var/tmp is fine).
-    d.parent().and_then(|p| std::fs::metadata(p).ok()).is_some_and(|m| {
-        m.mode() & 0o002 == 0 || m.mode() & 0o1000 != 0 || m.uid() == euid
-    })
+    d.parent()
+        .and_then(|p| std::fs::metadata(p).ok())
+        .is_some_and(|m| m.mode() & 0o002 == 0 || m.mode() & 0o1000 != 0 || m.uid() == euid)
 }
 
 fn file_name(key: &[u8]) -> String {

@@ -104,7 +104,11 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
     let prefix_insns = prefix.len() / 8;
     prefix.extend_from_slice(&bpf);
     if prefix.len() / 8 > 4096 {
-        return Err(CompileError { call: "seccomp filter".into(), errno: libc::E2BIG, hint: Some("more than 4096 BPF instructions".into()) });
+        return Err(CompileError {
+            call: "seccomp filter".into(),
+            errno: libc::E2BIG,
+            hint: Some("more than 4096 BPF instructions".into()),
+        });
     }
     Ok(Filter { bpf: prefix, prefix_insns, notify, rules: added, build_us: start.elapsed().as_micros() })
 }

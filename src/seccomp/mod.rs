@@ -7,7 +7,6 @@
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
 
-
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
 use crate::pidns::InitWatch;
@@ -66,7 +65,13 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
             _ => err,
         }
     })?;
-    debug!("seccomp", "loaded {} rules, {} instructions in {} us", f.rules, f.bpf.len() / 8, start.elapsed().as_micros());
+    debug!(
+        "seccomp",
+        "loaded {} rules, {} instructions in {} us",
+        f.rules,
+        f.bpf.len() / 8,
+        start.elapsed().as_micros()
+    );
     Ok(listener)
 }
 

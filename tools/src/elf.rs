@@ -24,7 +24,10 @@ pub struct Elf {
 pub enum Exe {
     Elf(Elf),
     /// `#!interpreter [arg]`
-    Script { interp: String, arg: Option<String> },
+    Script {
+        interp: String,
+        arg: Option<String>,
+    },
     Other,
 }
 
@@ -88,7 +91,11 @@ pub fn inspect(path: &Path) -> io::Result<Exe> {
     for i in 0..u64::from(phnum) {
         let ph = r.bytes(phoff + i * u64::from(phentsize), phentsize as usize)?;
         if r.u32(&ph, 0) == PT_INTERP {
-            let (off, size) = if class64 { (r.u64(&ph, 8), r.u64(&ph, 32)) } else { (u64::from(r.u32(&ph, 4)), u64::from(r.u32(&ph, 16))) };
+            let (off, size) = if class64 {
+                (r.u64(&ph, 8), r.u64(&ph, 32))
+            } else {
+                (u64::from(r.u32(&ph, 4)), u64::from(r.u32(&ph, 16)))
+            };
             let raw = r.bytes(off, size.min(4096) as usize)?;
             interp = Some(String::from_utf8_lossy(raw.split(|b| *b == 0).next().unwrap_or(&[])).into_owned());
         }
@@ -118,8 +125,11 @@ fn dynsym_has_undefined(r: &Reader, shoff: u64, shentsize: u16, shnum: u16, want
             (u64::from(r.u32(&sh, 16)), u64::from(r.u32(&sh, 20)), r.u32(&sh, 24), u64::from(r.u32(&sh, 36)))
         };
         let strsh = section(u64::from(link))?;
-        let (stroff, strsize) =
-            if r.class64 { (r.u64(&strsh, 24), r.u64(&strsh, 32)) } else { (u64::from(r.u32(&strsh, 16)), u64::from(r.u32(&strsh, 20))) };
+        let (stroff, strsize) = if r.class64 {
+            (r.u64(&strsh, 24), r.u64(&strsh, 32))
+        } else {
+            (u64::from(r.u32(&strsh, 16)), u64::from(r.u32(&strsh, 20)))
+        };
         if entsize == 0 || size > 64 << 20 || strsize > 64 << 20 {
             return Ok(None);
         }
@@ -146,8 +156,11 @@ fn has_section(r: &Reader, shoff: u64, shentsize: u16, shnum: u16, shstrndx: u16
         return Ok(false);
     }
     let strsh = section(u64::from(shstrndx))?;
-    let (stroff, strsize) =
-        if r.class64 { (r.u64(&strsh, 24), r.u64(&strsh, 32)) } else { (u64::from(r.u32(&strsh, 16)), u64::from(r.u32(&strsh, 20))) };
+    let (stroff, strsize) = if r.class64 {
+        (r.u64(&strsh, 24), r.u64(&strsh, 32))
+    } else {
+        (u64::from(r.u32(&strsh, 16)), u64::from(r.u32(&strsh, 20)))
+    };
     if strsize > 1 << 20 {
         return Ok(false);
     }

@@ -76,7 +76,9 @@ fn checks(p: &Policy) -> Vec<Check> {
     let home = std::env::var("HOME").unwrap_or_default();
     let home_visible = p.root == Root::Host
         || p.mounts.iter().any(|m| match &m.kind {
-            MountKind::Bind { host: Some(h), .. } => !home.is_empty() && (home.starts_with(&h.path) || h.path.starts_with(&home)),
+            MountKind::Bind { host: Some(h), .. } => {
+                !home.is_empty() && (home.starts_with(&h.path) || h.path.starts_with(&home))
+            }
             _ => false,
         });
     add("filesystem", "starts from an empty root holding only the policy's mounts".into(), p.root == Root::Tmpfs, 10);
@@ -109,7 +111,10 @@ fn checks(p: &Policy) -> Vec<Check> {
         if p.capabilities.is_empty() {
             "no capabilities".into()
         } else {
-            format!("capabilities kept: {}", p.capabilities.iter().map(|c| values::capability_name(*c)).collect::<Vec<_>>().join(", "))
+            format!(
+                "capabilities kept: {}",
+                p.capabilities.iter().map(|c| values::capability_name(*c)).collect::<Vec<_>>().join(", ")
+            )
         },
         p.capabilities.is_empty(),
         8,
@@ -144,9 +149,24 @@ fn checks(p: &Policy) -> Vec<Check> {
         add("syscalls", what.into(), denied(s, name, arg) || (p.new_session && name == "ioctl"), w);
     }
     let has_rlimit = |n: &str| p.rlimits.iter().any(|r| r.name == n && r.hard != libc::RLIM_INFINITY);
-    add("limits", "memory is limited (cgroup memory_max or rlimit as)".into(), p.cgroup.memory_max.is_some() || has_rlimit("as"), 2);
-    add("limits", "process count is limited (cgroup pids_max or rlimit nproc)".into(), p.cgroup.pids_max.is_some() || has_rlimit("nproc"), 2);
-    add("limits", "CPU is limited (cgroup cpu_max or rlimit cpu)".into(), p.cgroup.cpu_max.is_some() || has_rlimit("cpu"), 1);
+    add(
+        "limits",
+        "memory is limited (cgroup memory_max or rlimit as)".into(),
+        p.cgroup.memory_max.is_some() || has_rlimit("as"),
+        2,
+    );
+    add(
+        "limits",
+        "process count is limited (cgroup pids_max or rlimit nproc)".into(),
+        p.cgroup.pids_max.is_some() || has_rlimit("nproc"),
+        2,
+    );
+    add(
+        "limits",
+        "CPU is limited (cgroup cpu_max or rlimit cpu)".into(),
+        p.cgroup.cpu_max.is_some() || has_rlimit("cpu"),
+        1,
+    );
     add("limits", "run time is limited (wall_time)".into(), p.wall_time.is_some(), 1);
     c
 }
@@ -172,7 +192,10 @@ fn render(l: &Loaded) -> String {
     let mut out = String::new();
     out.push_str(&format!("Policy: {}\n", p.files.join(" <- ")));
     out.push_str("\nWhat the program sees:\n");
-    out.push_str(&format!("  root       {}\n", if p.root == Root::Tmpfs { "a fresh tmpfs, read-only" } else { "the host's tree" }));
+    out.push_str(&format!(
+        "  root       {}\n",
+        if p.root == Root::Tmpfs { "a fresh tmpfs, read-only" } else { "the host's tree" }
+    ));
     for m in &p.mounts {
         let line = match &m.kind {
             MountKind::Bind { host: Some(h), readonly, .. } => match &h.symlink {
@@ -187,19 +210,27 @@ fn render(l: &Loaded) -> String {
                 size.map_or(String::new(), |s| format!(" (at most {} MiB)", s >> 20))
             ),
             MountKind::Proc => format!("  proc       {} (this sandbox's processes; /proc/sys read-only)", m.target),
-            MountKind::Dev => format!("  dev        {} (null zero full random urandom tty, private pts and shm)", m.target),
+            MountKind::Dev => {
+                format!("  dev        {} (null zero full random urandom tty, private pts and shm)", m.target)
+            }
             MountKind::Dir { mode } => format!("  dir        {} ({mode:04o})", m.target),
             MountKind::File { mode, .. } => format!("  file       {} ({mode:04o})", m.target),
         };
         out.push_str(&line);
         out.push('\n');
     }
-    out.push_str(&format!("  network    {}\n", if p.has(libc::CLONE_NEWNET) { "none (lo only)" } else { "the host's" }));
+    out.push_str(&format!(
+        "  network    {}\n",
+        if p.has(libc::CLONE_NEWNET) { "none (lo only)" } else { "the host's" }
+    ));
     if let Some(s) = &p.seccomp {
         let n = s.rules.len() + s.exceptions.len();
         let kind = if matches!(s.default_action, Action::Allow) { "deny list" } else { "allow list" };
         let insns = l.filter.as_ref().map_or(0, |f| f.bpf.len() / 8);
-        out.push_str(&format!("  syscalls   {kind}: {n} rules, default {}, {insns} BPF instructions\n", s.default_action.describe()));
+        out.push_str(&format!(
+            "  syscalls   {kind}: {n} rules, default {}, {insns} BPF instructions\n",
+            s.default_action.describe()
+        ));
     } else {
         out.push_str("  syscalls   no filter\n");
     }
@@ -208,7 +239,8 @@ fn render(l: &Loaded) -> String {
     let total: u32 = c.iter().map(|c| c.weight).sum();
     for ch in &c {
         let mark = if ch.ok { "  ok " } else { "  NO " };
-        let exp = if ch.ok { String::new() } else { format!("  +{:.1}", f64::from(ch.weight) * 10.0 / f64::from(total)) };
+        let exp =
+            if ch.ok { String::new() } else { format!("  +{:.1}", f64::from(ch.weight) * 10.0 / f64::from(total)) };
         out.push_str(&format!("{mark} {:<11} {}{exp}\n", ch.area, ch.what));
     }
     let s = score(p);

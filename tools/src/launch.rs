@@ -111,19 +111,31 @@ fn judge(path: &Path, lib: &elf::Elf, depth: u32) -> Result<Option<PathBuf>, Ref
                 .map_err(|r| Refusal { line: format!("{} (interpreter of {name})", r.line), code: r.code })?;
             Ok(Some(PathBuf::from(interp)))
         }
-        Exe::Other => Err(refuse("is not an ELF executable or a #! script".into(), "nothing for the loader to preload into")),
+        Exe::Other => {
+            Err(refuse("is not an ELF executable or a #! script".into(), "nothing for the loader to preload into"))
+        }
         Exe::Elf(e) => {
             if meta.permissions().mode() & 0o4000 != 0 {
-                return Err(refuse("is setuid".into(), "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed"));
+                return Err(refuse(
+                    "is setuid".into(),
+                    "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed",
+                ));
             }
             if meta.permissions().mode() & 0o2000 != 0 {
-                return Err(refuse("is setgid".into(), "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed"));
+                return Err(refuse(
+                    "is setgid".into(),
+                    "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed",
+                ));
             }
             if crate::sys::has_file_caps(path) {
-                return Err(refuse("has file capabilities".into(), "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed"));
+                return Err(refuse(
+                    "has file capabilities".into(),
+                    "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed",
+                ));
             }
             if (e.class64, e.machine, e.little) != (lib.class64, lib.machine, lib.little) {
-                let desc = |x: &elf::Elf| format!("{} {}", if x.class64 { "ELF64" } else { "ELF32" }, machine_name(x.machine));
+                let desc =
+                    |x: &elf::Elf| format!("{} {}", if x.class64 { "ELF64" } else { "ELF32" }, machine_name(x.machine));
                 return Err(refuse(
                     format!("is {} but the library is {}", desc(&e), desc(lib)),
                     "the loader would skip the library and run the program unsandboxed",

@@ -186,7 +186,8 @@ pub struct Loaded {
 pub fn load(policy_arg: &str, program: &Path) -> Result<Loaded, Refusal> {
     let layout = paths::discover();
     let text = layout.policy_arg(policy_arg).map_err(|m| Refusal::new(format!("selfbox: policy: {m}")))?;
-    let source = if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
+    let source =
+        if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
     let ctx = Context { vars: vars_for(program), search_dirs: layout.policy_dirs(), real_root: real_root() };
     let policy_line = |e: policy::PolicyError| {
         let mut line = format!("selfbox: policy: {e}");

@@ -19,11 +19,7 @@ pub fn discover() -> Layout {
         None => {
             let installed = dir.join("../lib/selfbox/libselfbox.so");
             let built = dir.join("libselfbox.so");
-            if installed.exists() {
-                installed.canonicalize().unwrap_or(installed)
-            } else {
-                built
-            }
+            if installed.exists() { installed.canonicalize().unwrap_or(installed) } else { built }
         }
     };
     Layout { lib, launcher }
@@ -53,7 +49,10 @@ impl Layout {
                 return Ok(c.display().to_string());
             }
         }
-        Err(format!("no policy file {p} and no shipped policy named {p} (looked in: {})", dirs_text(&self.policy_dirs())))
+        Err(format!(
+            "no policy file {p} and no shipped policy named {p} (looked in: {})",
+            dirs_text(&self.policy_dirs())
+        ))
     }
 }
 

@@ -159,10 +159,7 @@ pub fn to_json(l: &Loaded) -> Vec<(String, Value)> {
         }
         out.insert("rules".into(), json!(rules));
         if let Some(f) = &l.filter {
-            out.insert(
-                "bpf_instructions".into(),
-                json!(f.bpf.len() / 8),
-            );
+            out.insert("bpf_instructions".into(), json!(f.bpf.len() / 8));
         }
         o.insert("seccomp".into(), Value::Object(out));
     }
