@@ -39,6 +39,7 @@
 #[unsafe(link_section = ".selfbox")]
 static SELFBOX_MARKER: [u8; 16] = *b"selfbox-preload\0";
 
+mod caller;
 mod entry;
 mod env;
 mod error;

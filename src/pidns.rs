@@ -484,6 +484,14 @@ fn linger(page: &SharedPage<Report>, alive: &OwnedFd, done: OwnedFd, status: i32
     sys::exit(0)
 }
 
+/// `new_session`: the program leaves the caller's session (and its terminal).
+pub fn new_session(policy: &crate::policy::Policy) -> Result<()> {
+    if policy.new_session {
+        nix::unistd::setsid().at(Step::Init, || "setsid()".into())?;
+    }
+    Ok(())
+}
+
 /// Step 11, first part: the caller's signal mask and SIGCHLD disposition come back.
 pub fn restore_signals(p: &Program) -> Result<()> {
     sys::sigaction_restore(libc::SIGCHLD, &p.saved.sigchld).at(Step::Fork, || "sigaction(SIGCHLD)".into())?;

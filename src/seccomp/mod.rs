@@ -52,6 +52,17 @@ pub fn build(s: &Seccomp) -> Result<Filter> {
     Ok(f)
 }
 
+/// A socket pair for handing the seccomp listener to init, when the filter has `kill` rules.
+pub fn report_channel(filter: Option<&Filter>) -> Result<(Option<OwnedFd>, Option<OwnedFd>)> {
+    if !filter.is_some_and(|f| f.notify) {
+        return Ok((None, None));
+    }
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    let (a, b) = socketpair(AddressFamily::Unix, SockType::SeqPacket, None, SockFlag::SOCK_CLOEXEC)
+        .at(Step::Seccomp, || "socketpair(AF_UNIX, SOCK_SEQPACKET)".into())?;
+    Ok((Some(a), Some(b)))
+}
+
 /// Loads the filter: the last step before `main` (minijail: "seccomp has to come last", since
 /// every earlier step makes syscalls the filter may deny). Returns the listener for `kill`
 /// rules, if any.
