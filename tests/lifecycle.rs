@@ -16,20 +16,6 @@ fn marker(tag: u32) -> String {
     format!("{}{:02}", std::process::id(), tag)
 }
 
-/// Live processes (not zombies) whose command line contains `needle`.
-fn live_with(needle: &str) -> Vec<i32> {
-    pids_with(needle)
-        .into_iter()
-        .filter(|p| {
-            // /proc/PID/stat: "pid (comm) S ..."; comm may hold spaces, the state follows the last ')'.
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
-                .is_some_and(|dead| !dead)
-        })
-        .collect()
-}
-
 /// Polls `cond` every 20 ms until it holds or `within` passes; returns whether it held.
 fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
     let deadline = Instant::now() + within;
@@ -396,10 +382,7 @@ fn nothing_outlives_the_program_when_it_exits() {
             let out = sandboxed(who, &policy).sh(&script);
             // Control: the background process was running inside while the program ran.
             assert_eq!(out.ok().stdout.trim(), "1", "as {who:?}: {out:?}");
-            let left: Vec<i32> = pids_with(&format!("sleep {marker}"))
-                .into_iter()
-                .filter(|p| !std::fs::read_to_string(format!("/proc/{p}/stat")).is_ok_and(|s| s.contains(") Z ")))
-                .collect();
+            let left = live_with(&format!("sleep {marker}"));
             assert!(left.is_empty(), "as {who:?}: still running after the supervisor exited: {left:?}");
         }
     }

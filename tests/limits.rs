@@ -80,19 +80,6 @@ fn processes_of(uid: u32) -> usize {
     n
 }
 
-/// Live processes (not zombies) whose command line contains `needle`.
-fn live_with(needle: &str) -> Vec<i32> {
-    pids_with(needle)
-        .into_iter()
-        .filter(|p| {
-            std::fs::read_to_string(format!("/proc/{p}/stat"))
-                .ok()
-                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
-                .is_some_and(|dead| !dead)
-        })
-        .collect()
-}
-
 /// A marker unique to this test process and `tag`, usable as the fraction of a `sleep` argument.
 fn marker(tag: u32) -> String {
     format!("{}{:02}", std::process::id(), tag)

@@ -9,10 +9,10 @@
 mod common;
 use common::*;
 
-use std::io::{BufRead, Read, Write};
+use std::io::BufRead;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const PYTHON: &str = "/usr/bin/python3";
 
@@ -28,60 +28,11 @@ fn need(program: &'static str, package: &str) -> &'static str {
     program
 }
 
-/// Output of a host command run with a time limit (killed by its pid when it overruns).
-struct Done {
-    code: Option<i32>,
-    stdout: Vec<u8>,
-    stderr: String,
-}
-
-fn run_bounded(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> Done {
-    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
-    if let Some(data) = stdin {
-        let mut si = child.stdin.take().unwrap();
-        let data = data.to_vec();
-        std::thread::spawn(move || {
-            let _ = si.write_all(&data);
-        });
-    }
-    let mut so = child.stdout.take().unwrap();
-    let mut se = child.stderr.take().unwrap();
-    let t_out = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = so.read_to_end(&mut v);
-        v
-    });
-    let t_err = std::thread::spawn(move || {
-        let mut v = Vec::new();
-        let _ = se.read_to_end(&mut v);
-        v
-    });
-    let start = Instant::now();
-    let status = loop {
-        if let Some(st) = child.try_wait().expect("wait") {
-            break st;
-        }
-        if start.elapsed() > timeout {
-            let _ = child.kill();
-            let _ = child.wait();
-            panic!("{cmd:?} timed out after {timeout:?}");
-        }
-        std::thread::sleep(Duration::from_millis(5));
-    };
-    Done {
-        code: status.code(),
-        stdout: t_out.join().unwrap(),
-        stderr: String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
-    }
-}
-
 /// A host command that must succeed (test set-up, never sandboxed).
 fn host(argv: &[&str], cwd: &Path) -> String {
     let mut cmd = Command::new(argv[0]);
     cmd.args(&argv[1..]).current_dir(cwd);
-    let d = run_bounded(cmd, None, Duration::from_secs(60));
+    let d = run_command(cmd, None, Duration::from_secs(60));
     assert_eq!(d.code, Some(0), "{argv:?} failed: {}", d.stderr);
     String::from_utf8_lossy(&d.stdout).into_owned()
 }
@@ -118,7 +69,7 @@ fn schema_errors(docs: &[String]) -> Vec<Vec<String>> {
     let mut cmd = Command::new(PYTHON);
     cmd.arg("-c").arg(VALIDATE).arg(&schema).env_remove("PYTHONPATH").env_remove("PYTHONHOME");
     let input = serde_json::to_string(docs).unwrap();
-    let d = run_bounded(cmd, Some(input.as_bytes()), Duration::from_secs(120));
+    let d = run_command(cmd, Some(input.as_bytes()), Duration::from_secs(120));
     assert_ne!(d.code, Some(3), "{}", d.stderr.trim());
     assert_eq!(d.code, Some(0), "validating with {}: {}", schema.display(), d.stderr);
     let out: Vec<Vec<String>> = serde_json::from_slice(&d.stdout).expect("validator output");
@@ -131,7 +82,7 @@ fn parser_verdict(file: &Path, cwd: &Path) -> Result<(), String> {
     let mut cmd = Command::new(tool());
     cmd.arg("check").arg(file).current_dir(cwd);
     cmd.env_remove("LD_PRELOAD").env_remove("SELFBOX_POLICY").env_remove("POLICY").env_remove("SELFBOX_LIB");
-    let d = run_bounded(cmd, None, Duration::from_secs(60));
+    let d = run_command(cmd, None, Duration::from_secs(60));
     match d.code {
         Some(0) => Ok(()),
         Some(125) => Err(d.stderr.trim().to_owned()),
@@ -180,7 +131,7 @@ fn every_shipped_policy_validates_against_the_schema_and_the_parser() {
     for file in &files {
         let mut cmd = Command::new(tool());
         cmd.arg("explain").arg(file).current_dir(&s.0);
-        let d = run_bounded(cmd, None, Duration::from_secs(60));
+        let d = run_command(cmd, None, Duration::from_secs(60));
         assert_eq!(d.code, Some(0), "selfbox explain {}: {}", file.display(), d.stderr);
         assert!(String::from_utf8_lossy(&d.stdout).contains("Overall exposure"));
     }

@@ -245,48 +245,13 @@ impl Run {
     }
 
     pub fn run(&self, argv: &[&str]) -> Out {
-        let mut cmd = self.command(argv);
-        cmd.stdin(if self.stdin.is_some() { Stdio::piped() } else { Stdio::null() });
-        cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-        let start = Instant::now();
-        let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {argv:?}: {e}"));
-        if let Some(data) = &self.stdin {
-            let mut si = child.stdin.take().unwrap();
-            let data = data.clone();
-            std::thread::spawn(move || {
-                let _ = si.write_all(&data);
-            });
-        }
-        let mut so = child.stdout.take().unwrap();
-        let mut se = child.stderr.take().unwrap();
-        let t_out = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = so.read_to_end(&mut s);
-            s
-        });
-        let t_err = std::thread::spawn(move || {
-            let mut s = Vec::new();
-            let _ = se.read_to_end(&mut s);
-            s
-        });
-        let status = loop {
-            if let Some(st) = child.try_wait().expect("wait") {
-                break st;
-            }
-            if start.elapsed() > self.timeout {
-                let _ = child.kill();
-                let st = child.wait().expect("wait");
-                panic!("{argv:?} timed out after {:?} ({st:?})", self.timeout);
-            }
-            std::thread::sleep(Duration::from_millis(2));
-        };
-        let elapsed = start.elapsed();
+        let raw = run_command(self.command(argv), self.stdin.as_deref(), self.timeout);
         Out {
-            code: status.code(),
-            signal: status.signal(),
-            stdout: String::from_utf8_lossy(&t_out.join().unwrap()).into_owned(),
-            stderr: String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
-            elapsed,
+            code: raw.code,
+            signal: raw.signal,
+            stdout: String::from_utf8_lossy(&raw.stdout).into_owned(),
+            stderr: raw.stderr,
+            elapsed: raw.elapsed,
         }
     }
 
@@ -382,6 +347,73 @@ pub fn policy_extending_default(dir: &Scratch, name: &str, extra: &str) -> Strin
         extra
     );
     dir.file(name, &body).display().to_string()
+}
+
+/// How a command ended, its output as bytes.
+pub struct RawOut {
+    pub code: Option<i32>,
+    pub signal: Option<i32>,
+    pub stdout: Vec<u8>,
+    pub stderr: String,
+    pub elapsed: Duration,
+}
+
+/// Runs `cmd` with `stdin` fed in, collecting both outputs; killed (by its pid) and a panic
+/// after `timeout`.
+pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) -> RawOut {
+    cmd.stdin(if stdin.is_some() { Stdio::piped() } else { Stdio::null() });
+    cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
+    let start = Instant::now();
+    let mut child = cmd.spawn().unwrap_or_else(|e| panic!("spawn {cmd:?}: {e}"));
+    if let Some(data) = stdin {
+        let mut si = child.stdin.take().unwrap();
+        let data = data.to_vec();
+        std::thread::spawn(move || {
+            let _ = si.write_all(&data);
+        });
+    }
+    let reader = |mut r: Box<dyn Read + Send>| {
+        std::thread::spawn(move || {
+            let mut v = Vec::new();
+            let _ = r.read_to_end(&mut v);
+            v
+        })
+    };
+    let t_out = reader(Box::new(child.stdout.take().unwrap()));
+    let t_err = reader(Box::new(child.stderr.take().unwrap()));
+    let status = loop {
+        if let Some(st) = child.try_wait().expect("wait") {
+            break st;
+        }
+        if start.elapsed() > timeout {
+            let _ = child.kill();
+            let st = child.wait().expect("wait");
+            panic!("{cmd:?} timed out after {timeout:?} ({st:?})");
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    };
+    let elapsed = start.elapsed();
+    RawOut {
+        code: status.code(),
+        signal: status.signal(),
+        stdout: t_out.join().unwrap(),
+        stderr: String::from_utf8_lossy(&t_err.join().unwrap()).into_owned(),
+        elapsed,
+    }
+}
+
+/// Live processes (not zombies) whose command line contains `needle`.
+pub fn live_with(needle: &str) -> Vec<i32> {
+    pids_with(needle)
+        .into_iter()
+        .filter(|p| {
+            // /proc/PID/stat: "pid (comm) S ..."; comm may hold spaces, the state follows the last ')'.
+            std::fs::read_to_string(format!("/proc/{p}/stat"))
+                .ok()
+                .and_then(|s| s.rsplit_once(')').map(|(_, rest)| rest.trim_start().starts_with(['Z', 'X'])))
+                .is_some_and(|dead| !dead)
+        })
+        .collect()
 }
 
 /// A program started with [`Run::spawn`].
