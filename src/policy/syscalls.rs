@@ -329,6 +329,17 @@ pub fn resolve(name: &str, ptr: &Ptr, optional: bool) -> Result<Vec<(&'static st
 
 /// Every native syscall of a group, nested groups included, each once.
 pub fn expand_group(name: &str, out: &mut Vec<(&'static str, i32)>) {
+    // Native numbers are small: a bitmap keeps "each once" linear for big groups.
+    let mut have = [0u64; 16];
+    let mut mark = |nr: i32| {
+        let (w, b) = ((nr as usize / 64) % 16, nr as usize % 64);
+        let new = have[w] & (1 << b) == 0;
+        have[w] |= 1 << b;
+        new
+    };
+    for (_, nr) in out.iter() {
+        mark(*nr);
+    }
     let mut stack = vec![name.to_owned()];
     let mut seen_groups = Vec::new();
     while let Some(g) = stack.pop() {
@@ -341,7 +352,7 @@ pub fn expand_group(name: &str, out: &mut Vec<(&'static str, i32)>) {
             if m.starts_with('@') {
                 stack.push((*m).to_owned());
             } else if let Some(entry) = native_entry(m) {
-                if !out.iter().any(|(_, n)| *n == entry.1) {
+                if (0..1024).contains(&entry.1) && mark(entry.1) {
                     out.push(entry);
                 }
             }
@@ -375,28 +386,35 @@ pub fn arch_name() -> &'static str {
 /// - a rule comparing one argument (`eq` or `masked_eq`) after an unconditional rule for the
 ///   same syscall is an exception to it (see [`ArgExceptions`]).
 pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp, PolicyError> {
-    let mut out: Vec<SeccompRule> = Vec::with_capacity(rules.len());
+    // Slots in policy order; per syscall, the slots still holding one of its rules.
+    let mut slots: Vec<Option<SeccompRule>> = Vec::with_capacity(rules.len());
+    let mut by_nr: std::collections::HashMap<i32, Vec<usize>> = std::collections::HashMap::new();
     let mut exceptions: Vec<ArgExceptions> = Vec::new();
     for r in rules {
+        let live = by_nr.entry(r.nr).or_default();
         if r.args.is_empty() {
-            out.retain(|o| o.nr != r.nr);
+            for i in live.drain(..) {
+                slots[i] = None;
+            }
             exceptions.retain(|e| e.nr != r.nr);
-            out.push(r);
         } else if let Some(g) = exceptions.iter_mut().find(|e| e.nr == r.nr) {
             add_exception(g, r)?;
-        } else if let Some(pos) = out.iter().position(|o| o.nr == r.nr && o.args.is_empty()) {
-            let base = out.remove(pos);
+            continue;
+        } else if let Some(pos) = live.iter().position(|&i| slots[i].as_ref().is_some_and(|o| o.args.is_empty())) {
+            let base = slots[live.remove(pos)].take().expect("a live slot");
             let mut g =
                 ArgExceptions { name: r.name, nr: r.nr, index: r.args[0].index, base: base.action, cases: Vec::new() };
             add_exception(&mut g, r)?;
             exceptions.push(g);
-        } else if let Some(o) = out.iter_mut().find(|o| o.nr == r.nr && o.args == r.args) {
-            *o = r;
-        } else {
-            out.push(r);
+            continue;
+        } else if let Some(&i) = live.iter().find(|&&i| slots[i].as_ref().is_some_and(|o| o.args == r.args)) {
+            slots[i] = Some(r);
+            continue;
         }
+        live.push(slots.len());
+        slots.push(Some(r));
     }
-    Ok(Seccomp { default_action, rules: out, exceptions })
+    Ok(Seccomp { default_action, rules: slots.into_iter().flatten().collect(), exceptions })
 }
 
 fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {

@@ -384,7 +384,8 @@ fn profile_default_load_only() {
     c.search_dirs = vec![dir.clone()];
     c.vars.exe_dir = "/usr/bin".into();
     let n: usize = std::env::var("N").ok().and_then(|v| v.parse().ok()).unwrap_or(1);
+    let name = std::env::var("P").unwrap_or_else(|_| "default".into());
     for _ in 0..n {
-        load(&Source::File(dir.join("default.json")), &c).unwrap();
+        load(&Source::File(dir.join(format!("{name}.json"))), &c).unwrap();
     }
 }
