@@ -42,4 +42,9 @@ fn main() {
         }
     }
     println!("cargo:rustc-env=FILTER_CODE_HASH={h:016x}");
+    // The tools compile the policy code by path; its unit tests run once, with the library.
+    println!("cargo::rustc-check-cfg=cfg(selfbox_tools)");
+    if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("selfbox-tools") {
+        println!("cargo:rustc-cfg=selfbox_tools");
+    }
 }

@@ -266,6 +266,6 @@ fn dedup_mkdirs(ops: &mut Vec<Op>) {
     });
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 #[path = "plan/tests.rs"]
 mod tests;

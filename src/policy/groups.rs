@@ -711,7 +711,7 @@ pub fn find(name: &str) -> Option<&'static Group> {
     GROUPS.iter().find(|g| g.name == name)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests {
     use super::*;
     use std::collections::BTreeSet;

@@ -296,7 +296,7 @@ pub fn str_list(v: &Json, ptr: &Ptr) -> Result<Vec<(String, Ptr)>, PolicyError> 
         .collect()
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests {
     use super::*;
 

@@ -452,5 +452,5 @@ pub fn normalize_abs(p: &str) -> Result<String, String> {
     Ok(out)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests;

@@ -461,7 +461,7 @@ pub fn is_32bit_arg(name: &str, index: u32) -> bool {
     )
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests {
     use super::*;
 

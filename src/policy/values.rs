@@ -295,7 +295,7 @@ fn constant_term(s: &str) -> Option<u64> {
     CONSTANTS.iter().find(|(n, _)| *n == s).map(|(_, v)| *v)
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests {
     use super::*;
 

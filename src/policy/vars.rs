@@ -66,7 +66,7 @@ fn value(name: &str, ptr: &Ptr, v: &Vars, policy_dir: Option<&str>) -> Result<St
     })
 }
 
-#[cfg(test)]
+#[cfg(all(test, not(selfbox_tools)))]
 mod tests {
     use super::*;
 
