@@ -10,7 +10,8 @@ use crate::policy::EnvPolicy;
 use crate::sys;
 
 /// Variables the preload reads; the program never sees them.
-pub const OWN_VARS: &[&str] = &["SELFBOX_POLICY", "POLICY", "SELFBOX_LOG", "SELFBOX_STATUS_FD", "SELFBOX_EXE"];
+pub const OWN_VARS: &[&str] =
+    &["SELFBOX_POLICY", "POLICY", "SELFBOX_LOG", "SELFBOX_STATUS_FD", "SELFBOX_EXE", "SELFBOX_FILTER_CACHE"];
 
 /// How to recognise this library in `LD_PRELOAD`.
 #[derive(Clone, Debug, Default)]

@@ -1,6 +1,7 @@
 //! The orchestrator: one line per pipeline step (see the crate docs), nothing else.
 
 use std::os::fd::AsRawFd;
+use std::path::Path;
 
 use crate::caller;
 use crate::env::{self, LibId};
@@ -29,7 +30,13 @@ pub fn run(start: &Start) -> Result<()> {
     debug!("policy", "loaded {} ({} files)", policy.origin, policy.files.len());
     let plan = mount::plan(&policy, &RealHost)?;
     debug!("policy", "mount plan: {} operations", plan.ops.len());
-    let filter = policy.seccomp.as_ref().map(seccomp::build).transpose()?;
+    let filter = match &policy.seccomp {
+        Some(s) if !s.allows_everything() => {
+            let uid = userns::program_uid(&policy, caller.real_root);
+            Some(seccomp::build(s, &seccomp::Cache::locate(Path::new(&start.lib.path), uid, caller.real_root)?)?)
+        }
+        _ => None,
+    };
     let status = limits::StatusFd::from_env()?;
     debug!("policy", "namespaces {:?}", policy.namespace_names());
     // 4. environment

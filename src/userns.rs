@@ -58,6 +58,16 @@ pub fn identity(policy: &Policy, real_root: bool) -> Result<Identity> {
     Ok(Identity { real_root, run_as, late_userns, proc })
 }
 
+/// The uid the program runs as, seen from outside every namespace selfbox makes: what decides
+/// which files it could write there.
+pub fn program_uid(policy: &Policy, real_root: bool) -> u32 {
+    match (&policy.run_as, real_root) {
+        (Some(RunAs::Ids { uid, .. }), true) => *uid,
+        (_, true) => 0,
+        (_, false) => geteuid().as_raw(),
+    }
+}
+
 /// Becomes `uid`/`gid` for good: supplementary groups first, then gid, then uid (setresuid
 /// last, since it drops the capability to change the others).
 pub fn become_user(uid: u32, gid: u32, step: Step) -> Result<()> {

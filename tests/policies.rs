@@ -207,8 +207,8 @@ const CORPUS: &[(&str, Verdict, &str)] = &[
              "args": [{"index": 1, "op": "masked_eq", "mask": "0xffffffff", "value": "TIOCSTI", "comment": "c"}]},
             {"action": "errno", "errno": 1, "syscalls": ["unshare"],
              "args": [{"index": 0, "op": "masked_eq", "mask": "CLONE_NEWUSER | CLONE_NEWNS", "value": 0}]},
-            {"action": "log", "syscalls": ["socket"], "args": [{"index": 0, "op": "ge", "value": "AF_VSOCK"}, {"index": 1, "op": "ne", "value": "2"}]},
-            {"action": "trap", "syscalls": ["personality"], "args": [{"index": 0, "op": "lt", "value": "PER_LINUX32|UNAME26"}]},
+            {"action": "log", "syscalls": ["sendto"], "args": [{"index": 2, "op": "ge", "value": "4096"}, {"index": 3, "op": "ne", "value": "2"}]},
+            {"action": "trap", "syscalls": ["pread64"], "args": [{"index": 2, "op": "lt", "value": "PER_LINUX32|UNAME26"}]},
             {"action": "kill_process", "syscalls": ["bpf"]},
             {"action": "kill", "syscalls": ["kexec_load"]},
             {"action": "kill_thread", "syscalls": ["quotactl_fd"], "optional": true}

@@ -568,17 +568,6 @@ fn strict_keeps_every_refusal_of_the_default() {
     }
 }
 
-/// An empty directory in `s` that only `who` owns and can write (a cache directory selfbox
-/// accepts).
-fn private_dir(s: &Scratch, who: Who) -> std::path::PathBuf {
-    use std::os::unix::fs::PermissionsExt;
-    let d = s.path("cache");
-    std::fs::create_dir(&d).unwrap();
-    std::os::unix::fs::chown(&d, Some(who.uid()), Some(who.uid())).unwrap();
-    std::fs::set_permissions(&d, std::fs::Permissions::from_mode(0o700)).unwrap();
-    d
-}
-
 /// `seccomp: built N rules ... in X us` from a debug log line, as (N, X).
 fn built_line(stderr: &str) -> Option<(u64, u64)> {
     let l = stderr.lines().find(|l| l.contains("seccomp: built "))?;
@@ -589,19 +578,17 @@ fn built_line(stderr: &str) -> Option<(u64, u64)> {
 }
 
 /// With SELFBOX_LOG=debug selfbox says how many rules it built and in how long, and that it
-/// loaded them, for the default and the strict policy. A fresh, empty cache directory makes
-/// sure the filter is built rather than taken from a per-user cache of compiled filters.
+/// loaded them, for the default and the strict policy. `SELFBOX_FILTER_CACHE=off` makes sure
+/// the filter is built rather than taken from a cache of compiled filters.
 /// Control: without SELFBOX_LOG, neither line.
 #[test]
 fn debug_log_times_the_filter() {
     for who in identities() {
         let mut rules = Vec::new();
         for policy in [default_policy(), strict_policy()] {
-            let scratch = Scratch::new("sc-cache");
-            let cache = private_dir(&scratch, who);
             let out = sandboxed(who, &policy)
                 .env("SELFBOX_LOG", "debug")
-                .env("XDG_CACHE_HOME", &cache.display().to_string())
+                .env("SELFBOX_FILTER_CACHE", "off")
                 .timeout(T)
                 .run(&["/bin/true"]);
             out.ok();
@@ -616,5 +603,122 @@ fn debug_log_times_the_filter() {
         }
         // The allow list is the bigger filter.
         assert!(rules[1] > rules[0], "as {who:?}: {rules:?}");
+    }
+}
+
+/// FNV-1a, the cache file's checksum (see src/seccomp/cache_file.rs).
+fn fnv1a(data: &[u8]) -> u64 {
+    data.iter().fold(0xcbf2_9ce4_8422_2325, |h, b| (h ^ u64::from(*b)).wrapping_mul(0x0100_0000_01b3))
+}
+
+/// A cache entry with the key of `genuine` and a program that allows everything: what a
+/// sandboxed program would write to switch off its next sandbox's filter.
+fn poisoned(genuine: &[u8]) -> Vec<u8> {
+    let magic = b"selfbox-bpf-3\n";
+    assert!(genuine.starts_with(magic), "cache format changed");
+    let klen = u32::from_le_bytes(genuine[magic.len()..magic.len() + 4].try_into().unwrap()) as usize;
+    let key = &genuine[magic.len() + 4..magic.len() + 4 + klen];
+    // BPF_RET | BPF_K, SECCOMP_RET_ALLOW
+    let allow: [u8; 8] = [0x06, 0, 0, 0, 0, 0, 0xff, 0x7f];
+    let mut data = magic.to_vec();
+    for part in [key, &allow[..]] {
+        data.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        data.extend_from_slice(part);
+    }
+    data.extend_from_slice(&1u32.to_le_bytes());
+    data.extend_from_slice(&0u32.to_le_bytes());
+    let sum = fnv1a(&data);
+    data.extend_from_slice(&sum.to_le_bytes());
+    data
+}
+
+/// The compiled-filter cache cannot be used to switch off a later sandbox's filter: an entry
+/// the program could have written (its directory or file owned by the program's user, or
+/// writable by others) is ignored and the filter is built from the policy, and a program that
+/// runs as root uses no cache at all. Control: the same poisoned entry in a root-owned directory
+/// is used (the refused call then succeeds), so the check could fail. Also: real root stores
+/// what it builds (mode 0600) and a rootless caller stores nothing.
+#[test]
+fn filter_cache_only_trusts_what_the_program_could_not_write() {
+    use std::os::unix::fs::{MetadataExt, PermissionsExt};
+    if !is_root() {
+        eprintln!("skipped: needs root to make root-owned cache directories");
+        return;
+    }
+    let s = Scratch::new("sc-trust");
+    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let policy = policy_extending_default(
+        &s,
+        "p.json",
+        r#""seccomp": {"rules": [{"action": "errno", "errno": "EACCES", "syscalls": ["uname"]}]}"#,
+    );
+    let mode = |p: &std::path::Path, m: u32| std::fs::set_permissions(p, std::fs::Permissions::from_mode(m)).unwrap();
+    let trusted = s.path("trusted");
+    std::fs::create_dir(&trusted).unwrap();
+    mode(&trusted, 0o755);
+    let built = run_command(
+        {
+            let mut c = std::process::Command::new(tool());
+            c.args(["cache", "build", "--dir", trusted.to_str().unwrap(), &policy]);
+            c
+        },
+        None,
+        T,
+    );
+    assert_eq!(built.code, Some(0), "{}", built.stderr);
+    let entries: Vec<_> = std::fs::read_dir(&trusted).unwrap().flatten().map(|e| e.path()).collect();
+    let [entry] = entries.as_slice() else { panic!("one entry expected: {entries:?}") };
+    let name = entry.file_name().unwrap().to_owned();
+    let bad = poisoned(&std::fs::read(entry).unwrap());
+    // Untrusted places for the same poisoned entry.
+    let user_dir = s.path("user-dir");
+    let open_dir = s.path("open-dir");
+    let user_file = s.path("user-file");
+    for d in [&user_dir, &open_dir, &user_file] {
+        std::fs::create_dir(d).unwrap();
+        mode(d, 0o755);
+        std::fs::write(d.join(&name), &bad).unwrap();
+        mode(&d.join(&name), 0o644);
+    }
+    std::os::unix::fs::chown(&user_dir, Some(NOBODY), Some(NOBODY)).unwrap();
+    mode(&open_dir, 0o777);
+    std::os::unix::fs::chown(user_file.join(&name), Some(NOBODY), Some(NOBODY)).unwrap();
+    let uname = |who: Who, policy: &str, dir: &std::path::Path| {
+        try_calls(sandboxed(who, policy).env("SELFBOX_FILTER_CACHE", dir.to_str().unwrap()), &["uname"])["uname"]
+            .err
+            .clone()
+    };
+    for who in identities() {
+        // The genuine entry is used and refuses uname as the policy says.
+        assert_eq!(uname(who, &policy, &trusted), "EACCES", "genuine entry as {who:?}");
+        for d in [&user_dir, &open_dir, &user_file] {
+            assert_eq!(uname(who, &policy, d), "EACCES", "poisoned entry in {} used as {who:?}", d.display());
+        }
+    }
+    std::fs::write(trusted.join(&name), &bad).unwrap();
+    for who in identities() {
+        assert_eq!(uname(who, &policy, &trusted), "OK", "control: root's own entry is used, as {who:?}");
+    }
+    // Real root keeping root: no cache, even a root-owned one.
+    let keeps_root = s.file("root.json", &format!(r#"{{"selfbox": 1, "extends": "{policy}", "run_as": null}}"#));
+    assert_eq!(uname(Who::Root, keeps_root.to_str().unwrap(), &trusted), "EACCES", "a root program used the cache");
+    // Real root stores what it builds; a rootless caller does not.
+    let fresh = s.path("fresh");
+    for who in identities() {
+        let out = sandboxed(who, &policy)
+            .env("SELFBOX_FILTER_CACHE", fresh.to_str().unwrap())
+            .env("SELFBOX_LOG", "debug")
+            .run(&["/bin/true"]);
+        out.ok();
+        let stored: Vec<_> =
+            std::fs::read_dir(&fresh).map(|d| d.flatten().map(|e| e.path()).collect()).unwrap_or_default();
+        match who {
+            Who::Root => {
+                let [e] = stored.as_slice() else { panic!("root stored {stored:?}: {out:#?}") };
+                let m = std::fs::metadata(e).unwrap();
+                assert_eq!((m.uid(), m.mode() & 0o777), (0, 0o600), "{}", e.display());
+            }
+            Who::User => assert!(out.stderr.contains("only real root writes"), "{out:#?}"),
+        }
     }
 }

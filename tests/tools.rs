@@ -809,6 +809,29 @@ fn mode(p: &Path) -> u32 {
     std::fs::metadata(p).unwrap_or_else(|e| panic!("{}: {e}", p.display())).permissions().mode() & 0o7777
 }
 
+/// The installation's compiled filters are used, as every identity, when the directories
+/// above are root's and closed to others (`trusted`); otherwise the filter is built.
+fn check_filters(root: &Path, trusted: bool) {
+    let filters = root.join("lib/selfbox/filters");
+    let n = std::fs::read_dir(&filters).map(|d| d.flatten().count()).unwrap_or(0);
+    assert!(n >= 2, "{}: {n} entries (default and strict at least)", filters.display());
+    let libso = root.join("lib/selfbox/libselfbox.so").display().to_string();
+    for who in identities() {
+        for p in ["default", "strict"] {
+            let policy = repo().join(format!("policy/{p}.json")).display().to_string();
+            let out = bare(who)
+                .env("LD_PRELOAD", &libso)
+                .env("SELFBOX_POLICY", &policy)
+                .env("SELFBOX_LOG", "debug")
+                .run(&["/bin/true"]);
+            let from = format!("rules from {}", filters.canonicalize().unwrap().display());
+            assert_eq!(out.ok().stderr.contains(&from), trusted, "{p} as {who:?}, trusted {trusted}: {out:#?}");
+            let refused = format!("filter cache {} not used", filters.display());
+            assert_eq!(out.stderr.contains(&refused), !trusted, "{p} as {who:?}: {out:#?}");
+        }
+    }
+}
+
 /// Checks an installation whose PREFIX is at `root` on this machine (DESTDIR + PREFIX).
 fn check_installation(s: &Scratch, root: &Path) {
     let bin = root.join("bin/selfbox");
@@ -888,6 +911,8 @@ fn install_into_a_destdir() {
         std::fs::read_dir(&dest).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
     assert_eq!(top, ["usr"]);
     check_installation(&s, &dest.join("usr"));
+    // The scratch directory is open to everyone: a program could have planted entries there.
+    check_filters(&dest.join("usr"), false);
 }
 
 #[test]
@@ -900,6 +925,11 @@ fn install_into_a_prefix() {
     let out = install(&[("PREFIX", &prefix.display().to_string())]);
     assert_eq!(out.status(), 0, "{out:#?}");
     check_installation(&s, &prefix);
+    // Closed to others, as /usr is, a root installation's compiled filters are used.
+    if is_root() {
+        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        check_filters(&prefix, true);
+    }
     // Control: without the library beside it, the launcher does not find one.
     std::fs::remove_file(prefix.join("lib/selfbox/libselfbox.so")).unwrap();
     let b = prefix.join("bin/selfbox").display().to_string();
@@ -918,7 +948,7 @@ fn help_and_version_exit_0() {
             let out = selfbox(who, args);
             assert_eq!(out.status(), 0, "{args:?}: {out:#?}");
             assert!(out.stdout.contains("Usage:"), "{args:?}: {out:#?}");
-            for cmd in ["selfbox run", "selfbox check", "selfbox explain", "selfbox wrap"] {
+            for cmd in ["selfbox run", "selfbox check", "selfbox explain", "selfbox wrap", "selfbox cache"] {
                 assert!(out.stdout.contains(cmd), "{args:?} does not mention {cmd}");
             }
         }
@@ -927,7 +957,7 @@ fn help_and_version_exit_0() {
             let v = out.ok().stdout.trim().to_owned();
             assert!(v.starts_with("selfbox ") && v[8..].starts_with(|c: char| c.is_ascii_digit()), "{v:?}");
         }
-        for cmd in ["run", "check", "explain", "wrap"] {
+        for cmd in ["run", "check", "explain", "wrap", "cache"] {
             for h in ["--help", "-h"] {
                 let out = selfbox(who, &[cmd, h]);
                 assert_eq!(out.status(), 0, "{cmd} {h}: {out:#?}");
@@ -941,7 +971,7 @@ fn help_and_version_exit_0() {
 #[test]
 fn unknown_commands_and_options_exit_2() {
     for who in identities() {
-        let cases: [&[&str]; 12] = [
+        let cases: [&[&str]; 15] = [
             &[],
             &["frobnicate"],
             &["--frobnicate"],
@@ -954,6 +984,9 @@ fn unknown_commands_and_options_exit_2() {
             &["check", "default", "strict"],
             &["explain", "--frobnicate", "default"],
             &["wrap", "--policy", "default", "/bin/true"],
+            &["cache"],
+            &["cache", "frobnicate"],
+            &["cache", "build", "--frobnicate"],
         ];
         for args in cases {
             let out = selfbox(who, args);

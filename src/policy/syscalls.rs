@@ -78,7 +78,8 @@ impl SeccompRule {
 }
 
 /// An unconditional rule for a syscall followed by later rules that compare one argument: the
-/// later ones are exceptions, tried in order, and the unconditional action applies otherwise.
+/// later ones are exceptions, the latest tried first, and the unconditional action applies
+/// otherwise.
 /// libseccomp lets an unconditional rule decide every call, so these are compiled apart.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct ArgExceptions {
@@ -95,6 +96,15 @@ pub struct Seccomp {
     /// After overrides: at most one rule per (syscall, conditions), in policy order.
     pub rules: Vec<SeccompRule>,
     pub exceptions: Vec<ArgExceptions>,
+}
+
+impl Seccomp {
+    /// Nothing is refused, killed, trapped or logged: loading such a filter would only cost.
+    pub fn allows_everything(&self) -> bool {
+        self.default_action == Action::Allow
+            && self.rules.iter().all(|r| r.action == Action::Allow)
+            && self.exceptions.iter().all(|e| e.base == Action::Allow && e.cases.iter().all(|c| c.1 == Action::Allow))
+    }
 }
 
 /// What one file says; merged along the `extends` chain.
@@ -196,6 +206,18 @@ fn parse_rule(v: &Json, ptr: &Ptr, origin: &str, out: &mut Vec<SeccompRule>) -> 
         let np = sp.index(i);
         let name = as_str(n, &np)?;
         for (sys, nr) in resolve(name, &np, optional)? {
+            if let Some(c) =
+                args.iter().find(|c| is_32bit_arg(sys, c.index) && !matches!(c.op, CmpOp::Eq | CmpOp::MaskedEq(_)))
+            {
+                return Err(PolicyError::at(
+                    &np,
+                    format!(
+                        "{sys} reads argument {} as a 32-bit int, so only \"eq\" and \"masked_eq\" can compare it \
+                         safely (the filter sees all 64 bits; the upper half could be anything)",
+                        c.index
+                    ),
+                ));
+            }
             out.push(SeccompRule { name: sys, nr, action: act, args: args.clone(), src: src.clone() });
         }
     }
@@ -235,6 +257,14 @@ fn parse_arg(v: &Json, ptr: &Ptr) -> Result<ArgCmp, PolicyError> {
             return Err(PolicyError::at(&op, msg));
         }
     };
+    if let CmpOp::MaskedEq(m) = cmp {
+        if value & !m != 0 {
+            return Err(PolicyError::at(
+                &vp,
+                format!("value {value:#x} has bits outside mask {m:#x}; the comparison could never match"),
+            ));
+        }
+    }
     if let (Some((_, mp)), false) = (&mask, matches!(cmp, CmpOp::MaskedEq(_))) {
         return Err(PolicyError::at(mp, "\"mask\" only goes with \"op\": \"masked_eq\"".into()));
     }
@@ -417,6 +447,9 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
     Ok(Seccomp { default_action, rules: slots.into_iter().flatten().collect(), exceptions })
 }
 
+/// Each case takes at most 7 BPF instructions and a block must fit an 8-bit jump.
+const MAX_EXCEPTIONS: usize = 32;
+
 fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {
     let err = |msg: String| PolicyError::At { origin: r.src.origin.clone(), ptr: r.src.ptr.clone(), msg };
     let [cmp] = &*r.args else {
@@ -434,9 +467,14 @@ fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyErro
     if matches!(r.action, Action::Kill) || matches!(g.base, Action::Kill) {
         return Err(err(format!("\"kill\" cannot take part in exceptions ({}); use kill_thread or errno", r.name)));
     }
-    match g.cases.iter_mut().find(|(c, _)| c == cmp) {
-        Some(case) => case.1 = r.action,
-        None => g.cases.push((*cmp, r.action)),
+    // The later rule wins where cases overlap: the latest is tried first.
+    g.cases.retain(|(c, _)| c != cmp);
+    g.cases.insert(0, (*cmp, r.action));
+    if g.cases.len() > MAX_EXCEPTIONS {
+        return Err(err(format!(
+            "more than {MAX_EXCEPTIONS} exceptions to the unconditional rule for {}; the filter cannot jump that far",
+            r.name
+        )));
     }
     Ok(())
 }
@@ -458,6 +496,7 @@ pub fn is_32bit_arg(name: &str, index: u32) -> bool {
             | ("tgkill", 2)
             | ("mprotect", 2)
             | ("mmap", 2..=4)
+            | ("clone", 0)
     )
 }
 

@@ -389,3 +389,49 @@ fn profile_default_load_only() {
         load(&Source::File(dir.join(format!("{name}.json"))), &c).unwrap();
     }
 }
+
+#[test]
+fn unsafe_argument_comparisons_are_refused() {
+    let rule = |sys: &str, arg: &str| {
+        format!(
+            r#"{{"selfbox": 1, "seccomp": {{"rules": [{{"action": "allow", "syscalls": ["{sys}"], "args": [{arg}]}}]}}}}"#
+        )
+    };
+    // The kernel reads socket's family as an int: a 64-bit "ne" could be passed with garbage above.
+    let e = err(&rule("socket", r#"{"index": 0, "op": "ne", "value": "AF_UNIX"}"#));
+    assert!(e.contains("/seccomp/rules/0/syscalls/0: socket reads argument 0 as a 32-bit int"), "{e}");
+    let e = err(&rule("clone", r#"{"index": 0, "op": "gt", "value": 1}"#));
+    assert!(e.contains("clone reads argument 0 as a 32-bit int"), "{e}");
+    // Control: eq and masked_eq on it, and "ne" on a 64-bit argument, are fine.
+    inline(&rule("socket", r#"{"index": 0, "op": "eq", "value": "AF_UNIX"}"#)).unwrap();
+    inline(&rule("socket", r#"{"index": 0, "op": "masked_eq", "mask": "0xff", "value": 1}"#)).unwrap();
+    inline(&rule("write", r#"{"index": 0, "op": "ne", "value": 2}"#)).unwrap();
+    let e = err(&rule("write", r#"{"index": 0, "op": "masked_eq", "mask": "0xf0", "value": "0x0f"}"#));
+    assert!(e.contains("/seccomp/rules/0/args/0/value: value 0xf has bits outside mask 0xf0"), "{e}");
+}
+
+#[test]
+fn later_exceptions_are_tried_first_and_bounded() {
+    let mut rules = vec![r#"{"action": "errno", "syscalls": ["personality"]}"#.to_owned()];
+    rules.push(
+        r#"{"action": "allow", "syscalls": ["personality"], "args": [{"index": 0, "op": "eq", "value": 0}]}"#.into(),
+    );
+    rules.push(
+        r#"{"action": "kill_thread", "syscalls": ["personality"], "args": [{"index": 0, "op": "masked_eq", "mask": "0xff", "value": 0}]}"#
+            .into(),
+    );
+    let text = |rules: &[String]| format!(r#"{{"selfbox": 1, "seccomp": {{"rules": [{}]}}}}"#, rules.join(","));
+    let s = inline(&text(&rules)).unwrap().seccomp.unwrap();
+    let [g] = s.exceptions.as_slice() else { panic!("{:?}", s.exceptions) };
+    let order: Vec<Action> = g.cases.iter().map(|c| c.1).collect();
+    assert_eq!(order, [Action::KillThread, Action::Allow]);
+    for v in 1..=31 {
+        rules.push(format!(
+            r#"{{"action": "allow", "syscalls": ["personality"], "args": [{{"index": 0, "op": "eq", "value": {v}}}]}}"#
+        ));
+    }
+    let e = err(&text(&rules));
+    assert!(e.contains("more than 32 exceptions to the unconditional rule for personality"), "{e}");
+    rules.pop();
+    inline(&text(&rules)).unwrap();
+}

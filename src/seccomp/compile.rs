@@ -70,18 +70,9 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
     // A binary tree keeps the cost of argument-checked syscalls low (PITFALLS 36).
     ctx.set_ctl_optimize(2).map_err(|e| lib_err("seccomp_attr_set(CTL_OPTIMIZE, 2)".into(), e))?;
     let mut added = 0;
-    // Exception syscalls are decided by the second filter; this one must let them through
-    // (of two filters the kernel takes the stricter answer).
-    if s.default_action != Action::Allow {
-        for e in &s.exceptions {
-            ctx.add_rule_exact(ScmpAction::Allow, ScmpSyscall::from(e.nr))
-                .map_err(|err| lib_err(format!("seccomp_rule_add({}, allow)", e.name), err))?;
-        }
-    }
+    // Exception syscalls never reach this program: the prefix returns for each of them.
     for r in &s.rules {
-        let conditional_exception =
-            !r.args.is_empty() && s.rules.iter().any(|o| o.nr == r.nr && o.args.is_empty() && o.action != r.action);
-        if r.action == s.default_action && !conditional_exception {
+        if r.action == s.default_action {
             continue;
         }
         let action = scmp_action(r.action);
@@ -99,7 +90,7 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
         added += 1;
     }
     let bpf = export(&ctx)?;
-    let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
+    let notify = needs_notify(s);
     let mut prefix = exceptions_prefix(&s.exceptions);
     let prefix_insns = prefix.len() / 8;
     prefix.extend_from_slice(&bpf);
@@ -111,6 +102,11 @@ pub fn compile(s: &Seccomp) -> Result<Filter, CompileError> {
         });
     }
     Ok(Filter { bpf: prefix, prefix_insns, notify, rules: added, build_us: start.elapsed().as_micros() })
+}
+
+/// `kill` rules need a listener (exceptions cannot use `kill`: the policy refuses it).
+pub fn needs_notify(s: &Seccomp) -> bool {
+    s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill)
 }
 
 // Classic BPF, as seccomp(2) runs it.
@@ -157,8 +153,6 @@ struct Insn(u16, u8, u8, u32);
 /// exceptions, its cases in order (first match wins), else its unconditional action; every other
 /// call falls through to libseccomp's program, which starts from scratch (one filter, compiled
 /// once by the kernel, instead of two).
-/// else its unconditional action; every other syscall is allowed here and decided by the
-/// libseccomp filter.
 pub fn exceptions_prefix(groups: &[crate::policy::syscalls::ArgExceptions]) -> Vec<u8> {
     if groups.is_empty() {
         return Vec::new();

@@ -15,18 +15,20 @@ use crate::policy::syscalls::native_name;
 use crate::sys;
 
 mod cache;
+mod cache_file;
 mod compile;
+pub use cache::Cache;
 pub use compile::Filter;
 
 /// Step 3: builds the filter (every error is the policy's, found before anything changes), or
-/// takes it from the per-user cache.
-pub fn build(s: &Seccomp) -> Result<Filter> {
+/// takes it from a trusted cache.
+pub fn build(s: &Seccomp, cache: &Cache) -> Result<Filter> {
     let start = std::time::Instant::now();
-    let key = cache::key(s);
-    let dir = cache::dir();
-    if let Some(f) = dir.as_deref().and_then(|d| cache::lookup(d, &key, s)) {
-        debug!("seccomp", "{} rules from the cache in {} us", f.rules, start.elapsed().as_micros());
-        return Ok(f);
+    let key = cache_file::key(s, compile::audit_arch());
+    let notify = compile::needs_notify(s);
+    if let Some((e, dir)) = cache.lookup(&key) {
+        debug!("seccomp", "{} rules from {} in {} us", e.rules, dir.display(), start.elapsed().as_micros());
+        return Ok(Filter { bpf: e.bpf, prefix_insns: e.prefix_insns, notify, rules: e.rules, build_us: 0 });
     }
     let f = compile::compile(s).map_err(|e| {
         let err = Error::call(Step::Seccomp, e.call, nix::errno::Errno::from_raw(e.errno));
@@ -43,12 +45,7 @@ pub fn build(s: &Seccomp) -> Result<Filter> {
         f.prefix_insns,
         f.build_us
     );
-    // A cache that cannot be written only costs the next start the same build again.
-    match dir.as_deref().map(|d| cache::store(d, &key, &f)) {
-        Some(Ok(())) => debug!("seccomp", "cached"),
-        Some(Err(e)) => debug!("seccomp", "not cached: {e}"),
-        None => debug!("seccomp", "no private cache directory; not cached"),
-    }
+    cache.store(&key, &cache_file::Entry { rules: f.rules, prefix_insns: f.prefix_insns, bpf: f.bpf.clone() });
     Ok(f)
 }
 

@@ -31,7 +31,10 @@ pub struct Elf {
 pub enum Exe {
     Elf(Elf),
     /// `#!interpreter [arg]`, parsed as the kernel's binfmt_script does.
-    Script { interp: OsString, arg: Option<OsString> },
+    Script {
+        interp: OsString,
+        arg: Option<OsString>,
+    },
     Other,
 }
 
@@ -86,7 +89,15 @@ pub fn inspect(f: &File) -> io::Result<Exe> {
     let r = Reader { f, little, class64 };
     let machine = r.u16(&head, 18);
     let (phoff, shoff, phentsize, phnum, shentsize, shnum, shstrndx) = if class64 {
-        (r.u64(&head, 32), r.u64(&head, 40), r.u16(&head, 54), r.u16(&head, 56), r.u16(&head, 58), r.u16(&head, 60), r.u16(&head, 62))
+        (
+            r.u64(&head, 32),
+            r.u64(&head, 40),
+            r.u16(&head, 54),
+            r.u16(&head, 56),
+            r.u16(&head, 58),
+            r.u16(&head, 60),
+            r.u16(&head, 62),
+        )
     } else {
         (
             u64::from(r.u32(&head, 28)),
@@ -102,8 +113,11 @@ pub fn inspect(f: &File) -> io::Result<Exe> {
     let mut early_code = Vec::new();
     for i in 0..u64::from(phnum) {
         let ph = r.bytes(phoff + i * u64::from(phentsize), phentsize as usize)?;
-        let (off, size) =
-            if class64 { (r.u64(&ph, 8), r.u64(&ph, 32)) } else { (u64::from(r.u32(&ph, 4)), u64::from(r.u32(&ph, 16))) };
+        let (off, size) = if class64 {
+            (r.u64(&ph, 8), r.u64(&ph, 32))
+        } else {
+            (u64::from(r.u32(&ph, 4)), u64::from(r.u32(&ph, 16)))
+        };
         match r.u32(&ph, 0) {
             // The kernel takes the first one.
             PT_INTERP if interp.is_none() => {

@@ -179,9 +179,8 @@ pub fn judge(path: &Path, file: &File, lib: &elf::Elf, depth: u32) -> Result<Opt
                 return Err(refuse("has an empty #! line".into(), "nothing to run"));
             }
             let ipath = PathBuf::from(&interp);
-            let ifile = File::open(&ipath).map_err(|e| {
-                Refusal::new(format!("selfbox: run: {}: {e} (interpreter of {name})", ipath.display()))
-            })?;
+            let ifile = File::open(&ipath)
+                .map_err(|e| Refusal::new(format!("selfbox: run: {}: {e} (interpreter of {name})", ipath.display())))?;
             judge(&ipath, &ifile, lib, depth + 1)
                 .map_err(|r| Refusal { line: format!("{} (interpreter of {name})", r.line), code: r.code })?;
             Ok(Some(ipath))

@@ -17,6 +17,11 @@ mod plan;
 #[allow(dead_code)]
 mod compile;
 
+#[path = "../../src/seccomp/cache_file.rs"]
+#[allow(dead_code)]
+mod cache_file;
+
+mod cache;
 mod elf;
 mod explain;
 mod launch;
@@ -43,6 +48,7 @@ Usage:
   selfbox check [--program PROGRAM] POLICY
   selfbox explain [--program PROGRAM] POLICY
   selfbox wrap --policy POLICY --output WRAPPER PROGRAM
+  selfbox cache build [--dir DIR] [POLICY...]
   selfbox --help | --version
 
 POLICY is a file, inline JSON, or the name of a shipped policy (default, strict, network, ...).
@@ -60,6 +66,7 @@ fn main() -> ExitCode {
         "check" => check(rest),
         "explain" => explain::main(rest),
         "wrap" => wrap::main(rest),
+        "cache" => cache::main(rest),
         "-h" | "--help" | "help" => {
             print_out(HELP);
             Ok(())
