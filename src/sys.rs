@@ -312,6 +312,27 @@ pub fn mount_setattr(path: &CStr, recursive: bool, set: u64, clear: u64) -> Resu
     .map(drop)
 }
 
+/// openat2(2) (Linux 5.6) from the current directory with `O_PATH | O_CLOEXEC` and
+/// RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS: `path` must reach its file without any symlink.
+pub fn open_path_no_symlinks(path: &CStr) -> Result<OwnedFd> {
+    // SAFETY: open_how is plain data.
+    let mut how: libc::open_how = unsafe { std::mem::zeroed() };
+    how.flags = (libc::O_PATH | libc::O_CLOEXEC) as u64;
+    how.resolve = libc::RESOLVE_NO_SYMLINKS | libc::RESOLVE_NO_MAGICLINKS;
+    // SAFETY: path is NUL-terminated and how is a valid open_how of the size passed.
+    let fd = check_long(unsafe {
+        libc::syscall(
+            libc::SYS_openat2,
+            libc::AT_FDCWD,
+            path.as_ptr(),
+            &how as *const libc::open_how,
+            std::mem::size_of::<libc::open_how>(),
+        )
+    })?;
+    // SAFETY: openat2 returned a new descriptor that nothing else owns.
+    Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
 /// close_range(2) over [first, last].
 pub fn close_range(first: u32, last: u32) -> Result<()> {
     // SAFETY: closing descriptors has no memory preconditions; the caller owns every

@@ -199,6 +199,24 @@ fn missing_bind_source_unless_optional() {
     }
 }
 
+/// A `file` entry at the target of a writable bind of a host file would truncate the host's
+/// file: refused, and the host file keeps its content. Control: the same entry elsewhere runs.
+#[test]
+fn created_entries_never_write_through_a_bind() {
+    for who in identities() {
+        let c = Case::new("through");
+        let host = c.file("host.txt", "host content\n");
+        let bind = format!(r#"{{"type": "bind", "source": "{host}", "target": "/opt/app.conf", "readonly": false}}"#);
+        let file = |t: &str| format!(r#"{{"type": "file", "target": "{t}", "content": "planted"}}"#);
+        let p = c.file("over.json", &c.text(&format!("{bind}, {}", file("/opt/app.conf")), ""));
+        c.refused(who, "file over a bind", sandboxed(who, &p), &["/mounts/2", "would be written into the bind"]);
+        assert_eq!(std::fs::read_to_string(&host).unwrap(), "host content\n");
+        let p = c.file("beside.json", &c.text(&format!("{bind}, {}", file("/opt/other.conf")), ""));
+        c.ran(who, "file beside a bind", sandboxed(who, &p));
+        assert_eq!(std::fs::read_to_string(&host).unwrap(), "host content\n");
+    }
+}
+
 /// POLICY is the short alias; SELFBOX_POLICY wins when both are set.
 #[test]
 fn policy_alias_and_precedence() {

@@ -52,6 +52,9 @@ pub fn build(plan: &Plan) -> Result<()> {
     // Every later mount must stay inside this namespace (mount_namespaces(7)).
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| err("mount(/, MS_REC|MS_PRIVATE)".into(), e))?;
+    // Hold every bind source now, while paths are the host's, refusing symlinks: the plan
+    // resolved them, so one found now was put there since (a swapped path component).
+    let sources = hold_sources(plan)?;
     let old = match plan.root {
         Root::Host => "",
         Root::Tmpfs => {
@@ -67,8 +70,9 @@ pub fn build(plan: &Plan) -> Result<()> {
             OLD_ROOT
         }
     };
+    let mut sources = sources.into_iter();
     for op in &plan.ops {
-        apply(op, old)?;
+        apply(op, old, &mut sources)?;
     }
     for a in &plan.attrs {
         let (set, clear) = if a.readonly { (sys::MOUNT_ATTR_RDONLY, 0) } else { (0, sys::MOUNT_ATTR_RDONLY) };
@@ -89,6 +93,27 @@ pub fn build(plan: &Plan) -> Result<()> {
     Ok(())
 }
 
+fn hold_sources(plan: &Plan) -> Result<Vec<OwnedFd>> {
+    let mut held = Vec::new();
+    for op in &plan.ops {
+        if let Op::Bind { src, .. } = op {
+            let fd = sys::open_path_no_symlinks(&c(src)).map_err(|e| {
+                let e2 = err(format!("openat2({src}, RESOLVE_NO_SYMLINKS)"), e);
+                match e {
+                    nix::errno::Errno::ELOOP => {
+                        e2.hint("the source path holds a symlink now; it changed since the policy was read")
+                    }
+                    nix::errno::Errno::ENOENT => e2.hint("the source vanished since the policy was read"),
+                    nix::errno::Errno::ENOSYS => e2.hint("needs Linux 5.6 or later (openat2)"),
+                    _ => e2,
+                }
+            })?;
+            held.push(fd);
+        }
+    }
+    Ok(held)
+}
+
 fn mkdir_all(path: &str) -> Result<()> {
     std::fs::create_dir_all(path).at(Step::Mount, || format!("mkdir({path})"))
 }
@@ -104,19 +129,25 @@ fn bind(src: &str, dst: &str) -> Result<()> {
     })
 }
 
-fn apply(op: &Op, old: &str) -> Result<()> {
+/// Applies one operation; a bind takes the next of the sources `hold_sources` opened.
+fn apply(op: &Op, old: &str, sources: &mut dyn Iterator<Item = OwnedFd>) -> Result<()> {
     match op {
         Op::MkdirAll(p) => mkdir_all(p),
         Op::Touch(p) => {
+            use std::os::unix::fs::OpenOptionsExt;
             std::fs::OpenOptions::new()
                 .write(true)
                 .create(true)
                 .truncate(false)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(p)
                 .at(Step::Mount, || format!("create({p})"))?;
             Ok(())
         }
-        Op::Bind { src, dst } => bind(&format!("{old}{src}"), dst),
+        Op::Bind { src, dst } => {
+            let fd = sources.next().ok_or_else(|| err(format!("bind {src} -> {dst}"), nix::errno::Errno::EBADF))?;
+            bind(&format!("{old}/proc/self/fd/{}", fd.as_raw_fd()), dst)
+        }
         Op::Tmpfs { dst, size, mode } => {
             let mut opts = String::new();
             if let Some(s) = size {
@@ -145,28 +176,31 @@ fn apply(op: &Op, old: &str) -> Result<()> {
                 Ok(()) | Err(nix::errno::Errno::EEXIST) => {}
                 Err(e) => return Err(err(format!("mkdir({dst}, {mode:o})"), e)),
             }
-            // mkdir applies the umask; the policy's mode is meant literally.
-            nix::sys::stat::fchmodat(
-                nix::fcntl::AT_FDCWD,
+            // mkdir applies the umask; the policy's mode is meant literally. The directory is
+            // opened without following a symlink and changed through that descriptor.
+            let fd = open(
                 dst.as_str(),
-                Mode::from_bits_truncate(*mode),
-                nix::sys::stat::FchmodatFlags::FollowSymlink,
+                OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
             )
-            .map_err(|e| err(format!("chmod({dst}, {mode:o})"), e))
+            .map_err(|e| err(format!("open({dst}, O_DIRECTORY|O_NOFOLLOW)"), e))?;
+            nix::sys::stat::fchmod(&fd, Mode::from_bits_truncate(*mode))
+                .map_err(|e| err(format!("fchmod({dst}, {mode:o})"), e))
         }
         Op::File { dst, content, mode } => {
             use std::io::Write;
             use std::os::unix::fs::{OpenOptionsExt, PermissionsExt};
+            // A new file only: never through a symlink or into something already there.
             let mut f = std::fs::OpenOptions::new()
                 .write(true)
-                .create(true)
-                .truncate(true)
+                .create_new(true)
                 .mode(*mode)
+                .custom_flags(libc::O_NOFOLLOW | libc::O_CLOEXEC)
                 .open(dst)
-                .at(Step::Mount, || format!("create({dst})"))?;
+                .at(Step::Mount, || format!("create({dst}, O_EXCL)"))?;
             f.write_all(content.as_bytes()).at(Step::Mount, || format!("write({dst})"))?;
             f.set_permissions(std::fs::Permissions::from_mode(*mode))
-                .at(Step::Mount, || format!("chmod({dst}, {mode:o})"))
+                .at(Step::Mount, || format!("fchmod({dst}, {mode:o})"))
         }
     }
 }
@@ -188,14 +222,14 @@ fn dev(dst: &str, old: &str) -> Result<()> {
     let through_fd = |fd: &OwnedFd| format!("{old}/proc/self/fd/{}", fd.as_raw_fd());
     for (n, fd) in &held {
         let node = format!("{dst}/{n}");
-        apply(&Op::Touch(node.clone()), "")?;
+        apply(&Op::Touch(node.clone()), "", &mut std::iter::empty())?;
         bind(&through_fd(fd), &node)?;
     }
     if let Some(fd) = &console {
         // The inherited terminal, so that ttyname() finds it by scanning /dev (a fresh devpts
         // does not hold it).
         let node = format!("{dst}/console");
-        apply(&Op::Touch(node.clone()), "")?;
+        apply(&Op::Touch(node.clone()), "", &mut std::iter::empty())?;
         bind(&through_fd(fd), &node)?;
     }
     let pts = format!("{dst}/pts");
@@ -214,7 +248,7 @@ fn dev(dst: &str, old: &str) -> Result<()> {
     mount(Some("tmpfs"), shm.as_str(), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"))
         .map_err(|e| err(format!("mount(tmpfs, {shm})"), e))?;
     for (name, link) in DEV_LINKS {
-        apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "")?;
+        apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "", &mut std::iter::empty())?;
     }
     Ok(())
 }

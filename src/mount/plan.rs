@@ -134,6 +134,9 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
             matches!(m.kind, MountKind::Symlink { .. } | MountKind::Dir { .. } | MountKind::File { .. })
                 || matches!(&m.kind, MountKind::Bind { host: Some(h), .. } if h.symlink.is_some());
         let point = if creates_itself { parent(t) } else { t };
+        if creates_itself {
+            created_entry_fits(m, &before, &mut plan.ops)?;
+        }
         match backing(point, policy.root, &before) {
             Backing::Blocked(by) => {
                 return Err(
@@ -196,6 +199,12 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
                 }
             }
         }
+        if !creates_itself && !matches!(m.kind, MountKind::Bind { host: None, .. }) {
+            // A mount stacked on an earlier one hides it: flags meant for the hidden one (and
+            // anything under it) would land on the new one.
+            plan.attrs.retain(|a| !is_under(&a.path, t));
+            readonly.retain(|r| !is_under(r, t));
+        }
         let under_readonly = readonly.iter().any(|r| is_under(t, r) && *r != t);
         match &m.kind {
             MountKind::Bind { host: Some(h), readonly: ro, .. } => {
@@ -234,6 +243,60 @@ pub fn plan(policy: &Policy, host: &dyn HostFs) -> std::result::Result<Plan, Pol
     }
     dedup_mkdirs(&mut plan.ops);
     Ok(plan)
+}
+
+/// A `file`, `dir` or `symlink` entry (or a kept symlink) writes into the sandbox's own
+/// filesystem, never into a mount: refused when an earlier mount has the same target (it would
+/// write through it, to the host for a bind). The same kind of entry at the same target
+/// replaces the earlier one (a `dir` again only sets the mode); nothing may be created where an
+/// earlier entry placed something below.
+fn created_entry_fits(
+    m: &crate::policy::Mount,
+    before: &[Planned],
+    ops: &mut Vec<Op>,
+) -> std::result::Result<(), PolicyError> {
+    let t = m.target.as_str();
+    let kind = created_kind(&m.kind);
+    for p in before.iter().rev() {
+        if p.target == t {
+            let Some(earlier) = created_kind(p.kind) else {
+                return Err(m.error(format!(
+                    "a {} at {t} would be written into the {} mounted there by an earlier entry; \
+                     remove one of the two",
+                    m.kind.name(),
+                    p.kind.name()
+                )));
+            };
+            if Some(earlier) != kind {
+                return Err(m.error(format!("an earlier entry already made {t} a {earlier}")));
+            }
+            if kind != Some("dir") {
+                // The later entry wins: the earlier one is not made at all.
+                ops.retain(|op| !matches!(op, Op::File { dst, .. } | Op::Symlink { dst, .. } if dst == t));
+            }
+            return Ok(());
+        }
+        if is_under(p.target, t) && kind != Some("dir") {
+            return Err(m.error(format!(
+                "a {} at {t} would replace the directory that holds {} (an earlier entry)",
+                m.kind.name(),
+                p.target
+            )));
+        }
+    }
+    Ok(())
+}
+
+/// What a created entry makes: `symlink` (also a bind that keeps a symlink), `dir` or `file`;
+/// `None` for mounts.
+fn created_kind(k: &MountKind) -> Option<&'static str> {
+    match k {
+        MountKind::Symlink { .. } => Some("symlink"),
+        MountKind::Bind { host: Some(h), .. } if h.symlink.is_some() => Some("symlink"),
+        MountKind::Dir { .. } => Some("dir"),
+        MountKind::File { .. } => Some("file"),
+        _ => None,
+    }
 }
 
 fn host_desc(root: Root, point: &str, before: &[Planned]) -> String {

@@ -216,3 +216,47 @@ fn a_read_only_bind_already_visible_through_another_is_skipped() {
     let pl = plan(&p, &Host(vec![("/usr/bin", true)])).unwrap();
     assert_eq!(pl.ops.iter().filter(|o| matches!(o, Op::Bind { .. })).count(), 2, "{:?}", pl.ops);
 }
+
+#[test]
+fn created_entries_never_write_into_a_mount() {
+    let file = || MountKind::File { content: "x".into(), mode: 0o644 };
+    // A file over a bound host file would truncate the host's; a dir would chmod the host's.
+    for (earlier, kind) in [
+        (bind("/etc/app.conf", "/etc/app.conf", false), file()),
+        (bind("/srv", "/data", false), MountKind::Dir { mode: 0o700 }),
+        (mnt("/data", MountKind::Tmpfs { size: None, mode: None }), MountKind::Symlink { link: "x".into() }),
+    ] {
+        let p = policy(Root::Tmpfs, vec![earlier.clone(), mnt(&earlier.target, kind)]);
+        let e = plan(&p, &Host(vec![])).unwrap_err().to_string();
+        assert!(e.contains("would be written into the"), "{e}");
+    }
+    // Control: the same entries elsewhere are planned.
+    let p = policy(Root::Tmpfs, vec![bind("/etc/app.conf", "/etc/app.conf", false), mnt("/etc/other", file())]);
+    assert!(plan(&p, &Host(vec![])).unwrap().ops.iter().any(|o| matches!(o, Op::File { .. })));
+    // A later entry of the same kind replaces the earlier one; another kind is an error.
+    let later = MountKind::File { content: "y".into(), mode: 0o600 };
+    let p = policy(Root::Tmpfs, vec![mnt("/etc/x", file()), mnt("/etc/x", later)]);
+    let ops = plan(&p, &Host(vec![])).unwrap().ops;
+    let files: Vec<&Op> = ops.iter().filter(|o| matches!(o, Op::File { .. })).collect();
+    assert_eq!(files, [&Op::File { dst: "/etc/x".into(), content: "y".into(), mode: 0o600 }]);
+    let p = policy(Root::Tmpfs, vec![mnt("/etc/x", MountKind::Dir { mode: 0o755 }), mnt("/etc/x", file())]);
+    assert!(plan(&p, &Host(vec![])).unwrap_err().to_string().contains("already made /etc/x a dir"));
+    // Nothing replaces a directory that holds an earlier mount.
+    let p = policy(Root::Tmpfs, vec![bind("/srv", "/a/b", true), mnt("/a", file())]);
+    assert!(plan(&p, &Host(vec![])).unwrap_err().to_string().contains("would replace the directory that holds /a/b"));
+}
+
+#[test]
+fn a_stacked_mount_drops_the_flags_of_the_one_it_hides() {
+    let p = policy(Root::Tmpfs, vec![bind("/srv", "/data", true), bind("/srv", "/data", false)]);
+    let pl = plan(&p, &Host(vec![("/srv", true)])).unwrap();
+    assert!(pl.attrs.is_empty(), "{:?}", pl.attrs);
+    // Control: the other order keeps the read-only flag for the top mount.
+    let p = policy(Root::Tmpfs, vec![bind("/srv", "/data", false), bind("/srv", "/data", true)]);
+    let pl = plan(&p, &Host(vec![("/srv", true)])).unwrap();
+    assert_eq!(pl.attrs, vec![Attr { path: "/data".into(), readonly: true, recursive: true }]);
+    // A redundant read-only bind (skipped) does not drop the flag it relies on.
+    let p = policy(Root::Tmpfs, vec![bind("/usr", "/usr", true), bind("/usr", "/usr", true)]);
+    let pl = plan(&p, &Host(vec![("/usr", true)])).unwrap();
+    assert_eq!(pl.attrs, vec![Attr { path: "/usr".into(), readonly: true, recursive: true }]);
+}
