@@ -379,6 +379,7 @@ pub struct Program {
     page: SharedPage<Report>,
     started: OwnedFd,
     saved: SavedSignals,
+    init: libc::pid_t,
 }
 
 /// A source of events for init besides signals (the seccomp kill reporter).
@@ -390,11 +391,12 @@ pub trait InitWatch {
 
 /// Step 10, fork #2. PID 1 becomes init; returns only in the program (PID 2).
 pub fn fork_program(pid1: Pid1, watch: Box<dyn InitWatch>) -> Result<Program> {
+    let init_pid = nix::unistd::getpid().as_raw();
     match sys::fork().at(Step::Fork, || "fork()".into())? {
         None => {
             drop(watch);
             drop(pid1.alive);
-            Ok(Program { page: pid1.page, started: pid1.started, saved: pid1.saved })
+            Ok(Program { page: pid1.page, started: pid1.started, saved: pid1.saved, init: init_pid })
         }
         Some(program) => init(program, pid1, watch),
     }
@@ -503,6 +505,23 @@ impl Program {
     /// The descriptors the program still needs until `started`.
     pub fn fds(&self) -> Vec<RawFd> {
         vec![self.started.as_raw_fd()]
+    }
+
+    /// Without a PID namespace nothing ends the program when init ends: it asks for SIGKILL
+    /// then. Set last, since a change of credentials clears it.
+    pub fn die_with_init(&self, policy: &crate::policy::Policy) -> Result<()> {
+        if policy.has(libc::CLONE_NEWPID) {
+            return Ok(());
+        }
+        sys::set_pdeathsig(libc::SIGKILL).at(Step::Init, || "prctl(PR_SET_PDEATHSIG, SIGKILL)".into())?;
+        if nix::unistd::getppid().as_raw() != self.init {
+            return Err(crate::error::Error::refused(
+                Step::Init,
+                "init ended before the program started",
+                "see the line above",
+            ));
+        }
+        Ok(())
     }
 
     /// Tells the supervisor that `main` is next and gives up the shared page (the program must

@@ -77,6 +77,7 @@ pub fn run(start: &Start) -> Result<()> {
     privs::close_fds(&policy, &preserve)?;
     privs::enter_cwd(&policy, &caller.cwd)?;
     privs::drop_privileges(&policy, id)?;
+    program.die_with_init(&policy)?;
     program.started()?;
     if let Some(f) = &filter {
         if let (Some(listener), Some(sock)) = (seccomp::load(f)?, program_sock) {

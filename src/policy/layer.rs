@@ -685,6 +685,34 @@ impl Layer {
                 "a seccomp filter needs no_new_privs once capabilities are dropped (or keep CAP_SYS_ADMIN)".into(),
             ));
         }
+        if !has(libc::CLONE_NEWPID) {
+            // Without one, init is not PID 1: killing it leaves the program and its children
+            // running, and once it has gone a kill rule's notification fails with ENOSYS
+            // instead of killing.
+            if self.wall_time.flatten().is_some() {
+                return Err(PolicyError::At {
+                    origin: origin.clone(),
+                    ptr: Ptr::root().key("wall_time"),
+                    msg: "wall_time needs the \"pid\" namespace (only then does killing init end every process)".into(),
+                });
+            }
+            if let Some(sc) = &seccomp {
+                let kill = sc.rules.iter().find(|r| r.action == Action::Kill);
+                if sc.default_action == Action::Kill || kill.is_some() {
+                    let (o, ptr) = match kill {
+                        Some(r) => (r.src.origin.clone(), r.src.ptr.clone()),
+                        None => (origin.clone(), Ptr::root().key("seccomp").key("default_action")),
+                    };
+                    return Err(PolicyError::At {
+                        origin: o,
+                        ptr,
+                        msg: "\"kill\" needs the \"pid\" namespace (processes outliving init would get ENOSYS \
+                              instead); add \"pid\" or use kill_thread"
+                            .into(),
+                    });
+                }
+            }
+        }
         let run_as = match self.run_as.map(|r| r.v) {
             None => Some(RunAs::Name("nobody".into())),
             Some(r) => r,

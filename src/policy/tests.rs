@@ -435,3 +435,22 @@ fn later_exceptions_are_tried_first_and_bounded() {
     rules.pop();
     inline(&text(&rules)).unwrap();
 }
+
+#[test]
+fn wall_time_and_kill_need_the_pid_namespace() {
+    let no_pid = r#""namespaces": ["user", "mount", "net"]"#;
+    let e = err(&format!(r#"{{"selfbox": 1, {no_pid}, "wall_time": 5}}"#));
+    assert!(e.contains("/wall_time: wall_time needs the \"pid\" namespace"), "{e}");
+    let kill = r#""seccomp": {"rules": [{"action": "kill", "syscalls": ["ptrace"]}]}"#;
+    let e = err(&format!(r#"{{"selfbox": 1, {no_pid}, {kill}}}"#));
+    assert!(e.contains("/seccomp/rules/0: \"kill\" needs the \"pid\" namespace"), "{e}");
+    let e = err(&format!(r#"{{"selfbox": 1, {no_pid}, "seccomp": {{"default_action": "kill"}}}}"#));
+    assert!(e.contains("/seccomp/default_action: \"kill\" needs"), "{e}");
+    // Control: with "pid", or with kill_thread, the same policies load.
+    inline(r#"{"selfbox": 1, "wall_time": 5, "seccomp": {"rules": [{"action": "kill", "syscalls": ["ptrace"]}]}}"#)
+        .unwrap();
+    inline(&format!(
+        r#"{{"selfbox": 1, {no_pid}, "seccomp": {{"rules": [{{"action": "kill_thread", "syscalls": ["ptrace"]}}]}}}}"#
+    ))
+    .unwrap();
+}
