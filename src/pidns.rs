@@ -95,6 +95,16 @@ fn sent_by_process(si: &SigInfo) -> bool {
     matches!(si.code, libc::SI_USER | libc::SI_QUEUE | libc::SI_TKILL)
 }
 
+/// Attached to the supervisor's relays, so that init relays those and not its own copy of a
+/// signal sent to the whole process group (the program has its own copy too).
+const RELAY_MARK: u64 = 0x5345_4c46_424f_5801;
+
+/// A relay from the supervisor: queued with the mark, by init's parent (whose pid reads 0
+/// inside a new PID namespace).
+fn from_supervisor(si: &SigInfo, supervisor: libc::pid_t) -> bool {
+    si.code == libc::SI_QUEUE && si.pid == supervisor && si.value == RELAY_MARK
+}
+
 /// How the program's run ended, as the supervisor sees it.
 #[derive(Debug)]
 pub struct Outcome {
@@ -294,7 +304,7 @@ fn supervise(
                     }
                 }
             } else if sys::sigset_has(&relayed, si.signo) && (sup.new_session || sent_by_process(&si)) {
-                let _ = sys::kill(init, si.signo);
+                let _ = sys::sigqueue(init, si.signo, RELAY_MARK);
             }
         }
         if let Some(w) = reaped {
@@ -385,7 +395,7 @@ pub struct Program {
 /// A source of events for init besides signals (the seccomp kill reporter).
 pub trait InitWatch {
     fn fds(&self) -> Vec<BorrowedFd<'_>>;
-    /// One of `fds` is readable; returns true if this killed the program for a seccomp rule.
+    /// One of `fds` is readable; returns true if this killed a process for a seccomp rule.
     fn ready(&mut self, fd: RawFd, program: libc::pid_t) -> bool;
 }
 
@@ -409,6 +419,7 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
         sys::exit(125)
     };
     drop(pid1.started);
+    let supervisor = nix::unistd::getppid().as_raw();
     let mut waitset = pid1.relayed;
     sys::sigset_add(&mut waitset, libc::SIGCHLD);
     let Ok(sfd) = sys::signalfd(&waitset) else { fail() };
@@ -440,8 +451,7 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
             continue;
         }
         while let Ok(Some(si)) = sys::signalfd_read(sfd.as_fd()) {
-            // From outside the namespace (the supervisor, a host process) si_pid reads 0.
-            if si.signo != libc::SIGCHLD && si.pid == 0 && sent_by_process(&si) {
+            if si.signo != libc::SIGCHLD && from_supervisor(&si, supervisor) {
                 let _ = sys::kill(program, si.signo);
             }
         }
@@ -524,12 +534,25 @@ impl Program {
         Ok(())
     }
 
-    /// Tells the supervisor that `main` is next and gives up the shared page (the program must
-    /// not be able to write init's report).
-    pub fn started(self) -> Result<()> {
+    /// Gives up the shared page (the program must not be able to write init's report); the
+    /// start byte follows once the filter is in place.
+    pub fn seal(self) -> Starting {
+        self.page.unmap();
+        Starting { started: self.started }
+    }
+}
+
+/// The program after its setup, before the filter.
+pub struct Starting {
+    started: OwnedFd,
+}
+
+impl Starting {
+    /// Tells the supervisor that `main` is next: the last call before it, under the filter (the
+    /// policy must allow `write`), so that a failure until here reads as a failed setup.
+    pub fn announce(self) -> Result<()> {
         nix::unistd::write(&self.started, b"s").at(Step::Fork, || "write(start pipe)".into())?;
         drop(self.started);
-        self.page.unmap();
         debug!("program", "setup done, starting main");
         Ok(())
     }

@@ -78,11 +78,11 @@ pub fn run(start: &Start) -> Result<()> {
     privs::enter_cwd(&policy, &caller.cwd)?;
     privs::drop_privileges(&policy, id)?;
     program.die_with_init(&policy)?;
-    program.started()?;
+    let starting = program.seal();
     if let Some(f) = &filter {
         if let (Some(listener), Some(sock)) = (seccomp::load(f)?, program_sock) {
             seccomp::hand_over(sock, listener)?;
         }
     }
-    Ok(())
+    starting.announce()
 }

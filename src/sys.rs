@@ -186,6 +186,15 @@ pub struct SigInfo {
     pub signo: c_int,
     pub code: c_int,
     pub pid: libc::pid_t,
+    /// The value a `sigqueue` sender attached.
+    pub value: u64,
+}
+
+/// sigqueue(3): sends `sig` with `value` attached (si_code SI_QUEUE).
+pub fn sigqueue(pid: libc::pid_t, sig: c_int, value: u64) -> Result<()> {
+    let v = libc::sigval { sival_ptr: value as usize as *mut c_void };
+    // SAFETY: sigqueue has no memory preconditions; the value is carried, not dereferenced.
+    check(unsafe { libc::sigqueue(pid, sig, v) }).map(drop)
 }
 
 pub fn kill(pid: libc::pid_t, sig: c_int) -> Result<()> {
@@ -536,7 +545,12 @@ pub fn signalfd_read(fd: BorrowedFd) -> Result<Option<SigInfo>> {
     if n as usize != size {
         return Err(Errno::EIO);
     }
-    Ok(Some(SigInfo { signo: si.ssi_signo as c_int, code: si.ssi_code, pid: si.ssi_pid as libc::pid_t }))
+    Ok(Some(SigInfo {
+        signo: si.ssi_signo as c_int,
+        code: si.ssi_code,
+        pid: si.ssi_pid as libc::pid_t,
+        value: si.ssi_ptr,
+    }))
 }
 
 /// Closes every descriptor except those in `keep` (any order).

@@ -117,6 +117,41 @@ fn sigterm_to_the_supervisor_reaches_the_program_once() {
     }
 }
 
+/// Deliveries of a queued (real-time) signal: sent to the supervisor it reaches the program
+/// once; sent to the whole process group (which holds supervisor, init and program) twice,
+/// directly and through the relay, never a third time through init's own copy; with and without
+/// a PID namespace (where init sees the supervisor's pid). Control: bare,
+/// the group send reaches the program once, and two sends count two.
+#[test]
+fn signals_are_relayed_once_per_send() {
+    let within = Duration::from_secs(10);
+    let rt = libc::SIGRTMIN() + 1;
+    let count_after = |run: Run, target: &dyn Fn(i32) -> Vec<i32>| {
+        let exe = probe("lc_rtcount").display().to_string();
+        // setsid: the group is the supervisor's own, not the test's.
+        let mut r = run.wrap(&["setsid"]).timeout(Duration::from_secs(20)).spawn(&[&exe, "1500"]);
+        r.expect_line("ready", within);
+        for pid in target(r.pid()) {
+            // SAFETY: kill has no memory preconditions; the target is a process we started.
+            assert_eq!(unsafe { libc::kill(pid, rt) }, 0);
+        }
+        let out = r.wait();
+        let line = out.stdout.lines().find_map(|l| l.strip_prefix("count ")).map(str::to_owned);
+        line.and_then(|n| n.parse::<u32>().ok()).unwrap_or_else(|| panic!("{out:#?}"))
+    };
+    let one = |p: i32| vec![p];
+    let group = |p: i32| vec![-p];
+    let no_pid = r#"{"selfbox": 1, "namespaces": ["user", "net", "ipc", "uts"], "root": "host"}"#;
+    for who in identities() {
+        for p in [default_policy(), no_pid.to_owned()] {
+            assert_eq!(count_after(sandboxed(who, &p), &one), 1, "to the supervisor as {who:?} with {p}");
+            assert_eq!(count_after(sandboxed(who, &p), &group), 2, "to the group as {who:?} with {p}");
+        }
+        assert_eq!(count_after(bare(who), &group), 1, "control: bare, to the group, as {who:?}");
+        assert_eq!(count_after(sandboxed(who, &default_policy()), &|p| vec![p, p]), 2, "control: two sends");
+    }
+}
+
 /// A SIGTERM the program does not handle kills it, and the supervisor with the same signal.
 #[test]
 fn an_unhandled_sigterm_kills_the_program() {

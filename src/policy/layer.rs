@@ -685,6 +685,9 @@ impl Layer {
                 "a seccomp filter needs no_new_privs once capabilities are dropped (or keep CAP_SYS_ADMIN)".into(),
             ));
         }
+        if let Some(sc) = &seccomp {
+            syscalls::check_own_calls(sc, &origin)?;
+        }
         if !has(libc::CLONE_NEWPID) {
             // Without one, init is not PID 1: killing it leaves the program and its children
             // running, and once it has gone a kill rule's notification fails with ENOSYS

@@ -450,6 +450,42 @@ pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp
 /// Each case takes at most 7 BPF instructions and a block must fit an 8-bit jump.
 const MAX_EXCEPTIONS: usize = 32;
 
+/// The calls selfbox itself makes after loading the filter, before `main`: `write` (the start
+/// byte), and with `kill` rules `read` and `close` too (handing the listener to init; a refused
+/// `close` would leave the program holding it). A filter that refuses them would break the
+/// start, or hang it (a `kill` on them waits for a listener nobody reads yet).
+pub fn check_own_calls(s: &Seccomp, origin: &str) -> Result<(), PolicyError> {
+    let passes = |a: Action| matches!(a, Action::Allow | Action::Log);
+    let notify = s.default_action == Action::Kill || s.rules.iter().any(|r| r.action == Action::Kill);
+    let needed: &[&str] = if notify { &["write", "read", "close"] } else { &["write"] };
+    for name in needed {
+        let Some(nr) = native_nr(name) else { continue };
+        let refusing = s.rules.iter().find(|r| r.nr == nr && !passes(r.action));
+        let exception = s.exceptions.iter().find(|e| e.nr == nr);
+        let unconditional = s.rules.iter().any(|r| r.nr == nr && r.args.is_empty());
+        let msg = format!(
+            "selfbox needs {name} after loading the filter ({}); this rule refuses it",
+            if *name == "write" { "to report the start" } else { "to hand the kill-rule listener to init" }
+        );
+        if let Some(r) = refusing {
+            return Err(PolicyError::At { origin: r.src.origin.clone(), ptr: r.src.ptr.clone(), msg });
+        }
+        let exception_refuses = exception.is_some_and(|e| !passes(e.base) || e.cases.iter().any(|(_, a)| !passes(*a)));
+        let default_refuses = exception.is_none() && !unconditional && !passes(s.default_action);
+        if exception_refuses || default_refuses {
+            return Err(PolicyError::At {
+                origin: origin.to_owned(),
+                ptr: Ptr::root().key("seccomp"),
+                msg: format!(
+                    "selfbox needs {name} after loading the filter; allow it ({} refuses it here)",
+                    if exception_refuses { "an argument exception" } else { "the default action" }
+                ),
+            });
+        }
+    }
+    Ok(())
+}
+
 fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {
     let err = |msg: String| PolicyError::At { origin: r.src.origin.clone(), ptr: r.src.ptr.clone(), msg };
     let [cmp] = &*r.args else {

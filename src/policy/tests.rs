@@ -444,7 +444,9 @@ fn wall_time_and_kill_need_the_pid_namespace() {
     let kill = r#""seccomp": {"rules": [{"action": "kill", "syscalls": ["ptrace"]}]}"#;
     let e = err(&format!(r#"{{"selfbox": 1, {no_pid}, {kill}}}"#));
     assert!(e.contains("/seccomp/rules/0: \"kill\" needs the \"pid\" namespace"), "{e}");
-    let e = err(&format!(r#"{{"selfbox": 1, {no_pid}, "seccomp": {{"default_action": "kill"}}}}"#));
+    let e = err(&format!(
+        r#"{{"selfbox": 1, {no_pid}, "seccomp": {{"default_action": "kill", "rules": [{{"action": "allow", "syscalls": ["read", "write", "close"]}}]}}}}"#
+    ));
     assert!(e.contains("/seccomp/default_action: \"kill\" needs"), "{e}");
     // Control: with "pid", or with kill_thread, the same policies load.
     inline(r#"{"selfbox": 1, "wall_time": 5, "seccomp": {"rules": [{"action": "kill", "syscalls": ["ptrace"]}]}}"#)
@@ -453,4 +455,23 @@ fn wall_time_and_kill_need_the_pid_namespace() {
         r#"{{"selfbox": 1, {no_pid}, "seccomp": {{"rules": [{{"action": "kill_thread", "syscalls": ["ptrace"]}}]}}}}"#
     ))
     .unwrap();
+}
+
+#[test]
+fn the_filter_must_let_selfbox_finish_the_start() {
+    let with = |rules: &str, default: &str| {
+        format!(r#"{{"selfbox": 1, "seccomp": {{"default_action": "{default}", "rules": [{rules}]}}}}"#)
+    };
+    let e = err(&with(r#"{"action": "errno", "syscalls": ["write"]}"#, "allow"));
+    assert!(e.contains("/seccomp/rules/0: selfbox needs write after loading the filter"), "{e}");
+    let e = err(&with(r#"{"action": "allow", "syscalls": ["read"]}"#, "errno"));
+    assert!(e.contains("/seccomp: selfbox needs write") && e.contains("the default action"), "{e}");
+    // With kill rules the listener's hand-over needs read and close too.
+    let kill = r#"{"action": "kill", "syscalls": ["ptrace"]}"#;
+    let e = err(&with(&format!(r#"{kill}, {{"action": "kill", "syscalls": ["close"]}}"#), "allow"));
+    assert!(e.contains("/seccomp/rules/1: selfbox needs close"), "{e}");
+    // Control: refusing close without kill rules, or allowing what is needed, is fine.
+    inline(&with(r#"{"action": "errno", "syscalls": ["close"]}"#, "allow")).unwrap();
+    inline(&with(&format!(r#"{kill}, {{"action": "allow", "syscalls": ["read", "write", "close"]}}"#), "errno"))
+        .unwrap();
 }

@@ -91,14 +91,11 @@ pub fn load(f: &Filter) -> Result<Option<OwnedFd>> {
 pub struct KillReporter {
     sock: Option<OwnedFd>,
     listener: Option<OwnedFd>,
-    /// Processes already sent SIGSYS: if one comes back (it caught or blocked the signal in
-    /// between), it gets SIGKILL.
-    signaled: Vec<u32>,
 }
 
 impl KillReporter {
     pub fn new(sock: Option<OwnedFd>) -> KillReporter {
-        KillReporter { sock, listener: None, signaled: Vec::new() }
+        KillReporter { sock, listener: None }
     }
 
     fn take_listener(&mut self, program: libc::pid_t) {
@@ -147,28 +144,13 @@ impl InitWatch for KillReporter {
             if n.pid as libc::pid_t == program { String::new() } else { format!(" (pid {} in the sandbox)", n.pid) };
         let line = format!("selfbox: program killed by seccomp policy: {name}({}){who}\n", args.join(", "));
         let _ = sys::write_all(2, line.as_bytes());
-        // Die of SIGSYS, as a seccomp kill would, when the signal would do that; otherwise (or
-        // the second time) of SIGKILL, which init then reports as SIGSYS for the program.
-        let sig =
-            if !self.signaled.contains(&n.pid) && sigsys_is_default(n.pid) { libc::SIGSYS } else { libc::SIGKILL };
-        self.signaled.push(n.pid);
-        let _ = sys::kill(n.pid as libc::pid_t, sig);
-        n.pid as libc::pid_t == program
+        // SIGKILL: it cannot be caught, blocked or ignored, and on any thread it ends the whole
+        // process. Init reports the program's end as SIGSYS, as a seccomp kill would read.
+        let _ = sys::kill(n.pid as libc::pid_t, libc::SIGKILL);
+        // Any notification counts: a thread of the program has its own id, and the program's
+        // processes are the only ones under the filter.
+        true
     }
-}
-
-/// Whether SIGSYS would terminate thread `tid` now: not blocked, ignored or caught (read from
-/// the sandbox's /proc; without one, assume not).
-fn sigsys_is_default(tid: u32) -> bool {
-    let Ok(status) = std::fs::read_to_string(format!("/proc/{tid}/status")) else { return false };
-    let bit = 1u64 << (libc::SIGSYS - 1);
-    ["SigBlk:", "SigIgn:", "SigCgt:"].iter().all(|key| {
-        status
-            .lines()
-            .find_map(|l| l.strip_prefix(key))
-            .and_then(|v| u64::from_str_radix(v.trim(), 16).ok())
-            .is_some_and(|mask| mask & bit == 0)
-    })
 }
 
 /// The program's side of the hand-over: the only syscalls it makes under the filter before
