@@ -15,6 +15,7 @@ use crate::env::caller_var;
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
 use crate::pidns::{Outcome, Reason, SupervisorHooks};
+use crate::policy::values::errno_name;
 use crate::policy::{Cgroup, Policy};
 use crate::sys;
 
@@ -207,11 +208,11 @@ fn write_in(dir: &OwnedFd, name: &str, value: &str) -> nix::Result<()> {
 }
 
 fn read_in(dir: &OwnedFd, name: &str) -> Option<String> {
+    use std::io::Read;
     let f = open_in(dir, name, OFlag::O_RDONLY).ok()?;
-    let mut buf = vec![0u8; 4096];
-    let n = nix::unistd::read(f.as_fd(), &mut buf).ok()?;
-    buf.truncate(n);
-    String::from_utf8(buf).ok()
+    let mut text = String::new();
+    std::fs::File::from(f).read_to_string(&mut text).ok()?;
+    Some(text)
 }
 
 const DELEGATE_HINT: &str = "no writable cgroup here; run under a delegated one, e.g. `systemd-run --user --scope -p Delegate=yes ...`, or mark \"cgroup\" \"optional\": true";
@@ -330,37 +331,67 @@ fn write_files(j: &Joined, h: &HierPlan) -> Result<()> {
 
 impl Joined {
     /// Moves this process back to the parent and removes the cgroup (best effort: this runs
-    /// after the program has ended, or while failing anyway).
+    /// after the program has ended, or while failing anyway; what cannot be done is said).
     fn leave(&mut self) {
-        for c in self.enabled.drain(..).rev() {
-            let _ = write_in(&self.parent, "cgroup.subtree_control", &format!("-{c}"));
+        // v2 lets no process into a cgroup that hands controllers to children, so the ones this
+        // run enabled go off first, but only while no other cgroup below the parent holds
+        // processes: a concurrent run's limits would silently vanish with them.
+        if !self.enabled.is_empty() && !self.others_populated() {
+            for c in self.enabled.drain(..).rev() {
+                let _ = write_in(&self.parent, "cgroup.subtree_control", &format!("-{c}"));
+            }
         }
-        let _ = nix::unistd::write(&self.parent_procs, b"0");
+        if let Err(e) = nix::unistd::write(&self.parent_procs, b"0") {
+            let why = if e == Errno::EBUSY { " (another run still uses the parent's controllers)" } else { "" };
+            self.left_behind(&format!("cannot move back to the parent: {}{why}", errno_name(e as i32)));
+            return;
+        }
+        // Processes outside a PID namespace can outlive init: end them (cgroup.kill, Linux 5.14).
+        let killed = self.v2 && write_in(&self.dir, "cgroup.kill", "1").is_ok();
         for attempt in 0..50 {
             match unlinkat(self.parent.as_fd(), self.name.as_str(), UnlinkatFlags::RemoveDir) {
                 Ok(()) | Err(Errno::ENOENT) => return,
                 Err(Errno::EBUSY) => {
-                    // Processes outside a PID namespace can outlive init: end them.
-                    if let Some(procs) = read_in(&self.dir, "cgroup.procs") {
+                    if !killed {
+                        let procs = read_in(&self.dir, "cgroup.procs").unwrap_or_default();
                         for pid in procs.lines().filter_map(|l| l.trim().parse::<i32>().ok()) {
-                            if pid != std::process::id() as i32 {
-                                let _ = sys::kill(pid, libc::SIGKILL);
-                            }
+                            let _ = sys::kill(pid, libc::SIGKILL);
                         }
                     }
                     std::thread::sleep(std::time::Duration::from_millis(if attempt < 10 { 1 } else { 10 }));
                 }
-                Err(e) => {
-                    let line = format!(
-                        "selfbox: cgroup: rmdir({}): {} (left behind)\n",
-                        self.path,
-                        crate::policy::values::errno_name(e as i32)
-                    );
-                    let _ = sys::write_all(2, line.as_bytes());
-                    return;
-                }
+                Err(e) => return self.left_behind(&format!("rmdir: {}", errno_name(e as i32))),
             }
         }
+        self.left_behind("rmdir: still busy after 0.4 s");
+    }
+
+    fn left_behind(&self, why: &str) {
+        let line = format!("selfbox: cgroup: {} left behind: {why}\n", self.path);
+        let _ = sys::write_all(2, line.as_bytes());
+    }
+
+    /// Whether a cgroup beside this one holds processes.
+    fn others_populated(&self) -> bool {
+        let Ok(dup) = nix::unistd::dup(&self.parent) else { return true };
+        let Ok(mut dir) = nix::dir::Dir::from_fd(dup) else { return true };
+        dir.iter().flatten().any(|e| {
+            let name = e.file_name().to_string_lossy();
+            if name == "."
+                || name == ".."
+                || name == self.name.as_str()
+                || e.file_type() != Some(nix::dir::Type::Directory)
+            {
+                return false;
+            }
+            let events = open_in(&self.parent, &format!("{name}/cgroup.events"), OFlag::O_RDONLY).ok().and_then(|f| {
+                use std::io::Read;
+                let mut t = String::new();
+                std::fs::File::from(f).read_to_string(&mut t).ok().map(|_| t)
+            });
+            // Unreadable: assume it is in use.
+            events.is_none_or(|t| t.lines().any(|l| l == "populated 1"))
+        })
     }
 
     /// Kills by the OOM killer so far, and the peak memory in KiB.
