@@ -35,8 +35,11 @@ impl LibId {
         if entry == self.path.as_bytes() {
             return true;
         }
-        if !entry.contains(&b'/') {
-            return self.path.rsplit('/').next().map(str::as_bytes) == Some(entry);
+        // A bare name is looked up by the loader; `$LIB`, `$PLATFORM` and `$ORIGIN` are expanded
+        // by it: both are recognised by the file name alone.
+        if !entry.contains(&b'/') || entry.contains(&b'$') {
+            let name = entry.rsplit(|b| *b == b'/').next().unwrap_or(entry);
+            return self.path.rsplit('/').next().map(str::as_bytes) == Some(name);
         }
         match (std::fs::metadata(std::ffi::OsStr::from_bytes(entry)), self.file) {
             (Ok(m), Some((dev, ino))) => m.dev() == dev && m.ino() == ino,
@@ -96,6 +99,7 @@ pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
     let entries = sys::environ_entries();
     let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes()).collect();
     let (decisions, added) = plan(&bytes, policy, lib);
+    let block = if decisions.iter().any(|d| *d != Decision::Keep) { sys::env_block() } else { None };
     let mut out: Vec<CString> = Vec::with_capacity(entries.len() + added.len());
     let mut removed = 0;
     let to_c = |b: Vec<u8>| {
@@ -106,11 +110,11 @@ pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
         match d {
             Decision::Keep => out.push(to_c(entry.bytes().to_vec())?),
             Decision::Rewrite(new) => {
-                entry.rewrite(&new);
+                entry.rewrite(&new, block);
                 out.push(to_c(new)?);
             }
             Decision::Drop => {
-                entry.rewrite(b"");
+                entry.rewrite(b"", block);
                 removed += 1;
             }
         }
@@ -161,6 +165,10 @@ mod tests {
         // Not UTF-8, and never longer than the original.
         let (d, _) = plan(&[b"LD_PRELOAD=/opt/selfbox/libselfbox.so:/x/\xff\xfe.so"], &EnvPolicy::default(), &lib());
         assert_eq!(d[0], Decision::Rewrite(b"LD_PRELOAD=/x/\xff\xfe.so".to_vec()));
+        // Loader tokens: recognised by the file name; another library with them stays.
+        let (d, _) =
+            plan(&[b"LD_PRELOAD=/opt/$LIB/libselfbox.so:/usr/$LIB/libother.so"], &EnvPolicy::default(), &lib());
+        assert_eq!(d[0], Decision::Rewrite(b"LD_PRELOAD=/usr/$LIB/libother.so".to_vec()));
     }
 
     #[test]

@@ -83,15 +83,33 @@ impl EnvEntry {
     }
 
     /// Overwrites the string in place with `new` and zeroes the rest, so that
-    /// `/proc/PID/environ` no longer shows what was removed. `new` must not be longer.
-    pub fn rewrite(&self, new: &[u8]) {
+    /// `/proc/PID/environ` no longer shows what was removed. `new` must not be longer. Only
+    /// strings inside the kernel's environment block (`block`, from [`env_block`]) are touched:
+    /// others were placed by setenv or putenv (heap memory glibc still indexes, or read-only
+    /// literals) and do not show in /proc anyway.
+    pub fn rewrite(&self, new: &[u8], block: Option<(usize, usize)>) {
+        let start = self.ptr as usize;
+        if !block.is_some_and(|(lo, hi)| lo <= start && start + self.len < hi) {
+            return;
+        }
         let new = &new[..new.len().min(self.len)];
-        // SAFETY: the first `len` bytes of ptr are writable: the initial environment lives on
-        // the stack, and later entries are heap strings of at least that length.
+        // SAFETY: the string and its NUL lie inside the initial environment block on the stack,
+        // which is writable and lives as long as the process.
         let buf = unsafe { std::slice::from_raw_parts_mut(self.ptr.cast::<u8>(), self.len) };
         buf[..new.len()].copy_from_slice(new);
         buf[new.len()..].fill(0);
     }
+}
+
+/// The initial environment block `[env_start, env_end)`: fields 50 and 51 of /proc/self/stat.
+pub fn env_block() -> Option<(usize, usize)> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // Fields after the command name (which may hold spaces and parentheses) start at field 3.
+    let rest = stat.rsplit_once(')')?.1;
+    let mut fields = rest.split_whitespace().skip(50 - 3);
+    let start = fields.next()?.parse().ok()?;
+    let end = fields.next()?.parse().ok()?;
+    (start < end).then_some((start, end))
 }
 
 /// The current `environ`, in order.

@@ -188,6 +188,23 @@ fn inline_policy_text_is_not_in_proc_environ() {
     }
 }
 
+/// A preloaded library's constructor puts `SELFBOX_LOG=error` into the environment with
+/// putenv and a string literal (read-only memory, outside the kernel's environment block):
+/// selfbox drops the variable without writing to the string, and the program runs without it.
+/// Control: without selfbox the variable is there, so the drop is what the check sees.
+#[test]
+fn variables_set_by_constructors_are_dropped_without_writing_them() {
+    let putenv = probe("ev_putenv").display().to_string();
+    for who in identities() {
+        let preload = format!("{} {putenv}", lib().display());
+        let out = sandboxed(who, &default_policy()).env("LD_PRELOAD", &preload).sh("env; hostname");
+        assert!(out.ok().stdout.ends_with("sandbox\n"), "as {who:?}: {out:?}");
+        assert!(!out.stdout.contains("SELFBOX_LOG"), "as {who:?}: {out:?}");
+        let ctl = bare(who).env("LD_PRELOAD", &putenv).sh("env");
+        assert!(ctl.ok().stdout.contains("SELFBOX_LOG=error"), "control as {who:?}: {ctl:?}");
+    }
+}
+
 fn guard_lines(stderr: &str) -> usize {
     stderr.lines().filter(|l| l.contains("guards passed")).count()
 }
