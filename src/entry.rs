@@ -94,8 +94,14 @@ fn guards() -> Result<()> {
         )
         .hint("selfbox needs /proc")
     })?;
-    let threads =
-        status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse::<u32>().ok()).unwrap_or(1);
+    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse::<u32>().ok());
+    let Some(threads) = threads else {
+        return Err(Error::refused(
+            Step::Guard,
+            "no thread count in /proc/self/status",
+            "selfbox needs a procfs that shows it",
+        ));
+    };
     if threads > 1 {
         return Err(Error::refused(
             Step::Guard,

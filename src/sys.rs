@@ -302,9 +302,14 @@ pub fn capset(effective: u64, permitted: u64, inheritable: u64) -> Result<()> {
     check_long(unsafe { libc::syscall(libc::SYS_capset, &mut hdr, data.as_ptr()) }).map(drop)
 }
 
-/// The highest capability number this kernel knows.
+/// The highest capability number this kernel knows, probed with PR_CAPBSET_READ (EINVAL past
+/// the last): no /proc needed, which the sandbox may not have. At most 63 (a u64 mask).
 pub fn last_cap() -> u8 {
-    std::fs::read_to_string("/proc/sys/kernel/cap_last_cap").ok().and_then(|s| s.trim().parse().ok()).unwrap_or(40)
+    let mut last = 0;
+    while last < 63 && capbset_read(last + 1).is_ok() {
+        last += 1;
+    }
+    last
 }
 
 // ---- mounts and file descriptors ----

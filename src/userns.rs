@@ -33,6 +33,16 @@ pub struct Identity {
 }
 
 pub fn identity(policy: &Policy, real_root: bool) -> Result<Identity> {
+    // Root without CAP_SYS_ADMIN (a container's, or capsh --drop) cannot mount, and the
+    // rootless path would leave the program root outside: neither is acceptable.
+    const CAP_SYS_ADMIN: u32 = 21;
+    if real_root && sys::capget().is_ok_and(|(effective, _, _)| effective & (1 << CAP_SYS_ADMIN) == 0) {
+        return Err(Error::refused(
+            Step::Identity,
+            "uid 0 without CAP_SYS_ADMIN",
+            "selfbox builds a root caller's sandbox with root's privileges and will not leave the program root outside; run it as another user, or with CAP_SYS_ADMIN",
+        ));
+    }
     let run_as = match (&policy.run_as, real_root) {
         (_, false) | (None, true) => None,
         (Some(RunAs::Ids { uid, gid }), true) => Some((*uid, *gid)),

@@ -217,6 +217,22 @@ fn created_entries_never_write_through_a_bind() {
     }
 }
 
+/// Root without CAP_SYS_ADMIN (its bounding set lacks it, as in many containers) is refused:
+/// selfbox cannot mount as that root, and will not leave the program root outside. Control:
+/// the same policy as full root runs.
+#[test]
+fn root_without_cap_sys_admin_is_refused() {
+    if !is_root() {
+        eprintln!("skipped: needs root");
+        return;
+    }
+    let c = Case::new("noadmin");
+    let p = c.good();
+    let weak = sandboxed(Who::Root, &p).wrap(&["setpriv", "--bounding-set=-sys_admin", "--inh-caps=-sys_admin"]);
+    c.refused(Who::Root, "root without CAP_SYS_ADMIN", weak, &["identity", "uid 0 without CAP_SYS_ADMIN"]);
+    c.ran(Who::Root, "full root", sandboxed(Who::Root, &p));
+}
+
 /// POLICY is the short alias; SELFBOX_POLICY wins when both are set.
 #[test]
 fn policy_alias_and_precedence() {
