@@ -21,14 +21,12 @@ impl Caller {
         let gid = nix::unistd::getgid().as_raw();
         let cwd = CallerCwd::capture();
         // selfbox run names a script here; the process's own executable is its interpreter.
-        let exe = env::caller_var("SELFBOX_EXE")
-            .map(|v| String::from_utf8_lossy(&v).into_owned())
+        let exe = env::caller_text("SELFBOX_EXE")
             .filter(|v| v.starts_with('/'))
             .or_else(|| std::fs::read_link("/proc/self/exe").ok().map(|p| p.display().to_string()))
             .unwrap_or_default();
         let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
-        let var =
-            |n: &str| env::caller_var(n).map(|v| String::from_utf8_lossy(&v).into_owned()).filter(|v| !v.is_empty());
+        let var = env::caller_text;
         // /etc/passwd only when the environment does not say (it costs a file read per start).
         let (home, user) = (var("HOME"), var("USER"));
         let passwd = if home.is_none() || user.is_none() { policy::passwd_by_uid(uid) } else { None };

@@ -127,6 +127,11 @@ pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
     Ok(())
 }
 
+/// A variable of the caller's environment as text (invalid UTF-8 replaced), unset when empty.
+pub fn caller_text(name: &str) -> Option<String> {
+    caller_var(name).filter(|v| !v.is_empty()).map(|v| String::from_utf8_lossy(&v).into_owned())
+}
+
 /// A variable of the caller's environment, read without `getenv` (the program may
 /// interpose it and not be ready yet).
 pub fn caller_var(name: &str) -> Option<Vec<u8>> {

@@ -11,7 +11,7 @@ use nix::sys::stat::Mode;
 use nix::unistd::{UnlinkatFlags, unlinkat};
 use serde_json::json;
 
-use crate::env::caller_var;
+use crate::env::caller_text;
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
 use crate::pidns::{Outcome, Reason, SupervisorHooks};
@@ -434,8 +434,7 @@ pub struct StatusFd(OwnedFd);
 
 impl StatusFd {
     pub fn from_env() -> Result<Option<StatusFd>> {
-        let Some(v) = caller_var("SELFBOX_STATUS_FD") else { return Ok(None) };
-        let text = String::from_utf8_lossy(&v).into_owned();
+        let Some(text) = caller_text("SELFBOX_STATUS_FD") else { return Ok(None) };
         let fd: RawFd = text.trim().parse().map_err(|_| {
             Error::refused(
                 Step::Policy,
@@ -484,10 +483,7 @@ pub struct Hooks {
 impl Hooks {
     pub fn new(status: Option<StatusFd>, cgroup: Option<CgroupRun>) -> Result<Hooks> {
         let proc = match status {
-            Some(_) => Some(
-                nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                    .at(Step::Policy, || "open(/proc)".into())?,
-            ),
+            Some(_) => Some(sys::open_proc().at(Step::Policy, || "open(/proc)".into())?),
             None => None,
         };
         Ok(Hooks { status, cgroup, proc })

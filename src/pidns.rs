@@ -297,8 +297,7 @@ fn supervise(
         let mut reaped = None;
         while let Ok(Some(si)) = sys::signalfd_read(sfd.as_fd()) {
             if si.signo == libc::SIGCHLD {
-                // Init, and the network helper (net.rs) once PID 1 has joined its namespace.
-                while let Ok(Some(w)) = sys::wait4(-1, libc::WNOHANG) {
+                while let Ok(Some(w)) = sys::waitpid(-1, libc::WNOHANG) {
                     if w.pid == init {
                         reaped = Some(w);
                     }
@@ -455,7 +454,7 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
                 let _ = sys::kill(program, si.signo);
             }
         }
-        while let Ok(Some(w)) = sys::wait4(-1, libc::WNOHANG) {
+        while let Ok(Some(w)) = sys::waitpid(-1, libc::WNOHANG) {
             if w.pid != program {
                 continue;
             }
@@ -486,7 +485,7 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
 fn linger(page: &SharedPage<Report>, alive: &OwnedFd, done: OwnedFd, status: i32, seccomp_killed: bool) -> ! {
     // As PID 1, -1 means every other process of this namespace.
     let _ = sys::kill(-1, libc::SIGKILL);
-    while let Ok(Some(_)) = sys::wait4(-1, 0) {}
+    while let Ok(Some(_)) = sys::waitpid(-1, 0) {}
     page.set(Report { exited: 1, status, seccomp: seccomp_killed as u32, usage: children_usage() });
     if nix::unistd::write(&done, b"d").is_err() {
         sys::exit(0);

@@ -43,7 +43,7 @@ pub struct Waited {
 }
 
 /// waitpid(2); `None` for WNOHANG with nothing to reap.
-pub fn wait4(pid: libc::pid_t, flags: c_int) -> Result<Option<Waited>> {
+pub fn waitpid(pid: libc::pid_t, flags: c_int) -> Result<Option<Waited>> {
     let mut status = 0;
     loop {
         // SAFETY: the out-pointer points to a live local of the right type.
@@ -363,6 +363,15 @@ pub fn open_path_no_symlinks(path: &CStr) -> Result<OwnedFd> {
     })?;
     // SAFETY: openat2 returned a new descriptor that nothing else owns.
     Ok(unsafe { OwnedFd::from_raw_fd(fd as RawFd) })
+}
+
+/// The current /proc as an `O_PATH` descriptor, to reach the host's after the pivot.
+pub fn open_proc() -> Result<OwnedFd> {
+    nix::fcntl::open(
+        "/proc",
+        nix::fcntl::OFlag::O_PATH | nix::fcntl::OFlag::O_DIRECTORY | nix::fcntl::OFlag::O_CLOEXEC,
+        nix::sys::stat::Mode::empty(),
+    )
 }
 
 /// close_range(2) over [first, last].

@@ -51,14 +51,7 @@ pub fn identity(policy: &Policy, real_root: bool) -> Result<Identity> {
         }
     };
     let late_userns = real_root && policy.has(libc::CLONE_NEWUSER);
-    let proc = if late_userns {
-        Some(
-            nix::fcntl::open("/proc", OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC, Mode::empty())
-                .at(Step::Identity, || "open(/proc)".into())?,
-        )
-    } else {
-        None
-    };
+    let proc = if late_userns { Some(sys::open_proc().at(Step::Identity, || "open(/proc)".into())?) } else { None };
     if real_root {
         match run_as {
             Some((u, g)) => debug!("identity", "real root: building as root, the program runs as {u}:{g}"),

@@ -42,7 +42,8 @@ pub struct Layer {
     capabilities: Option<Vec<u8>>,
     no_new_privs: Option<Src<bool>>,
     rlimits: Vec<Src<Rlimit>>,
-    cgroup: Option<Cgroup>,
+    /// The limits, and `optional` as written (unset inherits the parent's).
+    cgroup: Option<(Cgroup, Option<bool>)>,
     wall_time: Option<Option<f64>>,
     seccomp: Option<Src<SeccompLayer>>,
 }
@@ -497,7 +498,7 @@ fn rlimits(v: &Json, p: &Ptr, origin: &str) -> Result<Vec<Src<Rlimit>>, PolicyEr
     Ok(out)
 }
 
-fn cgroup(v: &Json, p: &Ptr) -> Result<Cgroup, PolicyError> {
+fn cgroup(v: &Json, p: &Ptr) -> Result<(Cgroup, Option<bool>), PolicyError> {
     let mut o = ObjReader::new(v, p)?;
     if let Some((v, p)) = o.get("comment") {
         as_str(v, &p)?;
@@ -526,10 +527,11 @@ fn cgroup(v: &Json, p: &Ptr) -> Result<Cgroup, PolicyError> {
                 Err(PolicyError::at(p, format!("io_weight {w} is out of range 1-10000")))
             }
         })?,
-        optional: opt(&mut o, "optional", as_bool)?.unwrap_or(false),
+        optional: false,
     };
+    let optional = opt(&mut o, "optional", as_bool)?;
     o.finish(&["comment", "memory_max", "memory_swap_max", "pids_max", "cpu_max", "io_weight", "optional"])?;
-    Ok(c)
+    Ok((c, optional))
 }
 
 impl Layer {
@@ -579,14 +581,17 @@ impl Layer {
             out.rlimits.push(r);
         }
         out.cgroup = match (out.cgroup, child.cgroup) {
-            (Some(p), Some(c)) => Some(Cgroup {
-                memory_max: c.memory_max.or(p.memory_max),
-                memory_swap_max: c.memory_swap_max.or(p.memory_swap_max),
-                pids_max: c.pids_max.or(p.pids_max),
-                cpu_max: c.cpu_max.or(p.cpu_max),
-                io_weight: c.io_weight.or(p.io_weight),
-                optional: c.optional,
-            }),
+            (Some((p, po)), Some((c, co))) => Some((
+                Cgroup {
+                    memory_max: c.memory_max.or(p.memory_max),
+                    memory_swap_max: c.memory_swap_max.or(p.memory_swap_max),
+                    pids_max: c.pids_max.or(p.pids_max),
+                    cpu_max: c.cpu_max.or(p.cpu_max),
+                    io_weight: c.io_weight.or(p.io_weight),
+                    optional: false,
+                },
+                co.or(po),
+            )),
             (p, c) => c.or(p),
         };
         out.wall_time = child.wall_time.or(out.wall_time);
@@ -738,7 +743,8 @@ impl Layer {
             check_rlimit_raise(&r, ctx.real_root)?;
             rlimits.push(r.v);
         }
-        let cgroup = self.cgroup.unwrap_or_default();
+        let cgroup =
+            self.cgroup.map(|(c, optional)| Cgroup { optional: optional.unwrap_or(false), ..c }).unwrap_or_default();
         Ok(Policy {
             origin,
             files: Vec::new(),

@@ -411,23 +411,24 @@ pub fn installed_dirs(lib: &Path) -> Vec<PathBuf> {
     .collect()
 }
 
-/// Looks a user up in `/etc/passwd` without NSS (no module loading before `main`).
-pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+/// The first `/etc/passwd` entry (its fields) for which `f` says something; read without NSS
+/// (no module loading before `main`).
+fn passwd_find<T>(f: impl Fn(&[&str]) -> Option<T>) -> Option<T> {
     let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|line| {
-        let mut f = line.split(':');
-        let (n, _, uid, gid) = (f.next()?, f.next()?, f.next()?, f.next()?);
-        if n == name { Some((uid.parse().ok()?, gid.parse().ok()?)) } else { None }
+    text.lines().find_map(|l| {
+        let fields: Vec<&str> = l.split(':').collect();
+        if fields.len() >= 6 { f(&fields) } else { None }
     })
 }
 
-/// (name, home) of a uid, from /etc/passwd.
+/// (uid, gid) of a user name.
+pub fn lookup_user(name: &str) -> Option<(u32, u32)> {
+    passwd_find(|f| (f[0] == name).then(|| Some((f[2].parse().ok()?, f[3].parse().ok()?))).flatten())
+}
+
+/// (name, home) of a uid.
 pub fn passwd_by_uid(uid: u32) -> Option<(String, String)> {
-    let text = std::fs::read_to_string("/etc/passwd").ok()?;
-    text.lines().find_map(|l| {
-        let f: Vec<&str> = l.split(':').collect();
-        (f.len() >= 6 && f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[5].to_owned()))
-    })
+    passwd_find(|f| (f[2].parse() == Ok(uid)).then(|| (f[0].to_owned(), f[5].to_owned())))
 }
 
 /// Lexically normalises an absolute path: no `.`, no doubled or trailing slashes; `..` refused.

@@ -475,3 +475,16 @@ fn the_filter_must_let_selfbox_finish_the_start() {
     inline(&with(&format!(r#"{kill}, {{"action": "allow", "syscalls": ["read", "write", "close"]}}"#), "errno"))
         .unwrap();
 }
+
+#[test]
+fn cgroup_fields_merge_by_key_and_optional_is_inherited_unless_set() {
+    let d = Dir::new("cgroup-merge");
+    d.write("base.json", r#"{"selfbox": 1, "cgroup": {"memory_max": "1G", "optional": true}}"#);
+    let child = d.write("child.json", r#"{"selfbox": 1, "extends": "base", "cgroup": {"pids_max": 64}}"#);
+    let c = load(&Source::File(child), &ctx()).unwrap().cgroup;
+    assert_eq!((c.memory_max, c.pids_max, c.optional), (Some(1 << 30), Some(64), true));
+    // Control: a child that says optional: false gets it.
+    let strict =
+        d.write("strict.json", r#"{"selfbox": 1, "extends": "base", "cgroup": {"pids_max": 64, "optional": false}}"#);
+    assert!(!load(&Source::File(strict), &ctx()).unwrap().cgroup.optional);
+}
