@@ -201,7 +201,7 @@ const CORPUS: &[(&str, Verdict, &str)] = &[
         "seccomp with arguments",
         Good,
         r#""selfbox": 1, "seccomp": {"comment": "c", "default_action": "errno", "default_errno": 38, "rules": [
-            {"action": "allow", "syscalls": ["read", "write"], "comment": "c"},
+            {"action": "allow", "syscalls": ["read", "write", "close"], "comment": "c"},
             {"action": "errno", "errno": "EPERM", "syscalls": ["@mount", "@obsolete"]},
             {"action": "errno", "errno": "EACCES", "syscalls": ["ioctl"],
              "args": [{"index": 1, "op": "masked_eq", "mask": "0xffffffff", "value": "TIOCSTI", "comment": "c"}]},
@@ -210,6 +210,7 @@ const CORPUS: &[(&str, Verdict, &str)] = &[
             {"action": "log", "syscalls": ["sendto"], "args": [{"index": 2, "op": "ge", "value": "4096"}, {"index": 3, "op": "ne", "value": "2"}]},
             {"action": "trap", "syscalls": ["pread64"], "args": [{"index": 2, "op": "lt", "value": "PER_LINUX32|UNAME26"}]},
             {"action": "kill_process", "syscalls": ["bpf"]},
+            {"action": "errno", "errno": "EWOULDBLOCK", "syscalls": ["acct"]},
             {"action": "kill", "syscalls": ["kexec_load"]},
             {"action": "kill_thread", "syscalls": ["quotactl_fd"], "optional": true}
         ]}"#,
