@@ -155,6 +155,54 @@ fn exposure(out: &Out) -> f64 {
     score.trim().parse().unwrap_or_else(|e| panic!("{line:?}: {e}"))
 }
 
+/// (name, home) of `uid` in /etc/passwd, as the preload reads it.
+fn passwd_entry(uid: u32) -> (String, String) {
+    let text = std::fs::read_to_string("/etc/passwd").unwrap();
+    text.lines()
+        .find_map(|l| {
+            let f: Vec<&str> = l.split(':').collect();
+            (f.len() >= 6 && f[2] == uid.to_string()).then(|| (f[0].to_owned(), f[5].to_owned()))
+        })
+        .unwrap_or_else(|| panic!("uid {uid} is not in /etc/passwd"))
+}
+
+/// The first executable `name` in `dirs`, as execvp would find it.
+fn which(name: &str, dirs: &[&str]) -> Option<PathBuf> {
+    dirs.iter()
+        .map(|d| Path::new(d).join(name))
+        .find(|p| p.metadata().is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0))
+}
+
+/// A scratch policy extending the default that sets TL_USER, TL_HOME, TL_TMP and TL_EXE in the
+/// program's environment from the variables of the same names.
+fn policy_with_vars(s: &Scratch) -> String {
+    policy_extending_default(
+        s,
+        "vars.json",
+        r#""env": {"set": {"TL_USER": "${USER}", "TL_HOME": "${HOME}", "TL_TMP": "${TMPDIR}", "TL_EXE": "${EXE}"}}"#,
+    )
+}
+
+const VAR_KEYS: [&str; 4] = ["TL_USER", "TL_HOME", "TL_TMP", "TL_EXE"];
+
+/// The TL_* values `selfbox check` resolved, in VAR_KEYS order.
+fn checked_vars(out: &Out) -> Vec<String> {
+    parse_json(
+        &out.ok().stdout,
+        "print('\\n'.join(d['env']['set'][k] for k in ['TL_USER', 'TL_HOME', 'TL_TMP', 'TL_EXE']))",
+    )
+}
+
+/// The source of the topmost mount on `/` in a mountinfo text.
+fn root_mount_source(mountinfo: &str) -> String {
+    let line = mountinfo
+        .lines()
+        .rfind(|l| l.split_whitespace().nth(4) == Some("/"))
+        .unwrap_or_else(|| panic!("no / in {mountinfo}"));
+    let (_, after) = line.split_once(" - ").unwrap_or_else(|| panic!("{line}"));
+    after.split_whitespace().nth(1).unwrap_or_default().to_owned()
+}
+
 // ---------------------------------------------------------------------------------------------
 // 1. run refuses what LD_PRELOAD cannot protect
 
@@ -364,8 +412,8 @@ fn run_uses_the_policy_given_or_the_default() {
         };
         assert_eq!(host(&bare(who), &["-p", &file]), "from-file", "as {who:?}");
         assert_eq!(host(&bare(who), &["--policy", &inline]), "from-inline", "as {who:?}");
-        // A relative file name, from the caller's directory.
-        assert_eq!(host(&bare(who).cwd(&s.0), &["-p", "file.json"]), "from-file", "as {who:?}");
+        // A relative file path (it has a slash), from the caller's directory.
+        assert_eq!(host(&bare(who).cwd(&s.0), &["-p", "./file.json"]), "from-file", "as {who:?}");
         // Without -p: the shipped default, whatever SELFBOX_POLICY the caller has.
         assert_eq!(host(&bare(who).env("SELFBOX_POLICY", &env_policy), &[]), "sandbox", "as {who:?}");
         // Control: the preload alone does follow the caller's SELFBOX_POLICY.
@@ -403,6 +451,54 @@ fn run_uses_the_policy_given_or_the_default() {
             assert_eq!(run(&["-p", "strict"]), "-1 1", "strict as {who:?}: EPERM");
             assert_eq!(run(&[]), "0 0", "default as {who:?}");
         }
+    }
+}
+
+/// A POLICY without a slash is the name of a shipped policy, even when a file of that name is in
+/// the current directory; `./NAME` is that file. An unknown name says so.
+#[test]
+fn policy_names_without_a_slash_are_shipped_policies() {
+    let s = Scratch::new("policy-names");
+    let shipped = repo().join("policy/default.json").canonicalize().unwrap().display().to_string();
+    let here = policy_extending_default(&s, "default.json", r#""hostname": "cwd-default""#);
+    policy_extending_default(&s, "mine.json", r#""hostname": "cwd-mine""#);
+    let dynp = probe("tl_dyn").display().to_string();
+    let last_file = "print(d['files'][-1])";
+    for who in identities() {
+        let r = bare(who).cwd(&s.0);
+        let host = |p: &str| {
+            let out = sb(&r, &["run", "-p", p, "--", "/bin/hostname"]);
+            assert_eq!(out.status(), 0, "-p {p} as {who:?}: {out:#?}");
+            out.stdout.trim().to_owned()
+        };
+        for name in ["default", "default.json"] {
+            assert_eq!(host(name), "sandbox", "-p {name} as {who:?} took the file in the current directory");
+            let out = sb(&r, &["check", name]);
+            assert_eq!(
+                parse_json(&out.ok().stdout, last_file),
+                std::slice::from_ref(&shipped),
+                "check {name} as {who:?}"
+            );
+        }
+        // Control: the file here is another policy, and ./ reaches it.
+        assert_eq!(host("./default.json"), "cwd-default", "as {who:?}");
+        let out = sb(&r, &["check", "./default.json"]);
+        assert_eq!(parse_json(&out.ok().stdout, last_file), std::slice::from_ref(&here), "as {who:?}");
+        assert_eq!(host("./mine.json"), "cwd-mine", "as {who:?}");
+        // No shipped policy has that name: every command says how to name the file.
+        let w = s.path(&format!("w-{}", who_tag(who))).display().to_string();
+        let cases: [&[&str]; 4] = [
+            &["run", "-p", "mine.json", "--", "/bin/hostname"],
+            &["check", "mine.json"],
+            &["explain", "mine.json"],
+            &["wrap", "-p", "mine.json", "-o", &w, &dynp],
+        ];
+        for args in cases {
+            let out = sb(&r, args);
+            let why = ["no shipped policy named mine.json", "(for a file in this directory, write ./mine.json)"];
+            assert_refused(&out, "selfbox: ", &why, &format!("{args:?} as {who:?}"));
+        }
+        assert!(!Path::new(&w).exists());
     }
 }
 
@@ -546,6 +642,112 @@ fn check_prints_the_resolved_policy() {
     }
 }
 
+/// `check` resolves ${USER}, ${HOME}, ${TMPDIR} and ${EXE} as the preload does (src/caller.rs):
+/// USER and HOME from the environment when set and not empty, /etc/passwd otherwise; TMPDIR
+/// defaulting to /tmp; an absolute SELFBOX_EXE naming the executable, a relative one ignored.
+#[test]
+fn check_resolves_variables_as_the_preload_does() {
+    let s = Scratch::new("vars");
+    let policy = policy_with_vars(&s);
+    let fake_exe = s.path("fake-exe").display().to_string();
+    let program = Path::new("/usr/bin/env").canonicalize().unwrap().display().to_string();
+    let all = ["USER", "HOME", "TMPDIR", "SELFBOX_EXE"];
+    for who in identities() {
+        let (pw_user, pw_home) = passwd_entry(who.uid());
+        // (the environment set, the four values expected)
+        type Case<'a> = (&'a [(&'a str, &'a str)], [&'a str; 4]);
+        let cases: [Case; 4] = [
+            (
+                &[
+                    ("USER", "tl-env-user"),
+                    ("HOME", "/tl/env/home"),
+                    ("TMPDIR", "/tl/env/tmp"),
+                    ("SELFBOX_EXE", &fake_exe),
+                ],
+                ["tl-env-user", "/tl/env/home", "/tl/env/tmp", &fake_exe],
+            ),
+            (&[("USER", "tl-only-user")], ["tl-only-user", &pw_home, "/tmp", &program]),
+            (
+                &[("USER", ""), ("HOME", ""), ("TMPDIR", ""), ("SELFBOX_EXE", "relative/exe")],
+                [&pw_user, &pw_home, "/tmp", &program],
+            ),
+            (&[], [&pw_user, &pw_home, "/tmp", &program]),
+        ];
+        for (set, want) in cases {
+            let with_env = |mut r: Run| {
+                for k in all {
+                    r = r.env_remove(k);
+                }
+                for (k, v) in set {
+                    r = r.env(k, v);
+                }
+                r
+            };
+            let ctx = format!("{set:?} as {who:?}");
+            let out = sb(&with_env(bare(who)), &["check", "--program", &program, &policy]);
+            assert_eq!(checked_vars(&out), want, "check, {ctx}");
+            // The preload itself, started the same way, sees the same values.
+            let out = with_env(sandboxed(who, &policy)).run(&[&program]);
+            assert_eq!(out.status(), 0, "{ctx}: {out:#?}");
+            let seen: Vec<&str> = VAR_KEYS
+                .iter()
+                .map(|k| out.stdout.lines().find_map(|l| l.strip_prefix(&format!("{k}="))).unwrap_or("<unset>"))
+                .collect();
+            assert_eq!(seen, want, "the preload, {ctx}");
+        }
+        // Control: the environment's values and passwd's differ, so each case tells them apart.
+        assert_ne!(pw_user, "tl-env-user");
+        assert_ne!(pw_home, "/tl/env/home");
+    }
+}
+
+/// `check --program NAME` and `explain --program NAME` find NAME in PATH as `run` does.
+#[test]
+fn check_and_explain_find_the_program_in_path_as_run_does() {
+    let s = Scratch::new("progpath");
+    let bindir = s.dir("bin");
+    let found = copy_probe(&s, "tl_dyn", "bin/tl_found", 0o755).canonicalize().unwrap().display().to_string();
+    let bindir_c = bindir.canonicalize().unwrap().display().to_string();
+    let policy = policy_with_vars(&s);
+    let path_with = format!("{}:/usr/bin:/bin", bindir.display());
+    for who in identities() {
+        let r = bare(who).env("PATH", &path_with);
+        let out = sb(&r, &["check", "--program", "tl_found", &policy]);
+        assert_eq!(checked_vars(&out)[3], found, "check as {who:?}");
+        let out = sb(&r, &["explain", "--program", "tl_found", "default"]);
+        assert!(
+            out.ok().stdout.contains(&format!(" {bindir_c} <- {bindir_c}\n")),
+            "explain as {who:?}: {}",
+            out.stdout
+        );
+        // run finds the very same program.
+        assert_sandboxed(&sb(&r, &["run", "--", "tl_found"]), &format!("run tl_found as {who:?}"));
+        // Control: without its directory in PATH it is not found, by any of the three.
+        let r = bare(who).env("PATH", "/usr/bin:/bin");
+        for cmd in ["check", "explain", "run"] {
+            let args: &[&str] =
+                if cmd == "run" { &["run", "--", "tl_found"] } else { &[cmd, "--program", "tl_found", "default"] };
+            let out = sb(&r, args);
+            assert_refused(
+                &out,
+                &format!("selfbox: {cmd}:"),
+                &["tl_found", "not found in PATH"],
+                &format!("{cmd} as {who:?}"),
+            );
+        }
+        // And the same for a program of the system, named as people name it.
+        match which("python3", &["/usr/bin", "/bin"]) {
+            Some(py) => {
+                let out = sb(&r, &["check", "--program", "python3", &policy]);
+                let want = py.canonicalize().unwrap().display().to_string();
+                assert_eq!(checked_vars(&out)[3], want, "--program python3 as {who:?}");
+                assert_eq!(sb(&r, &["explain", "--program", "python3", "default"]).status(), 0, "as {who:?}");
+            }
+            None => skip("--program python3", "python3 is not installed"),
+        }
+    }
+}
+
 #[test]
 fn check_reports_bad_policies_as_the_preload_does() {
     let s = Scratch::new("bad");
@@ -684,6 +886,67 @@ fn explain_counts_the_hosts_tree_as_writable() {
     }
 }
 
+/// Who the program runs as depends on the caller: real root becomes run_as (nobody by default),
+/// `"run_as": null` or uid 0 keeps root; any other caller stays itself whatever run_as says.
+/// pivot_root is used, and named, only for a tmpfs root in a mount namespace.
+#[test]
+fn explain_says_who_the_program_runs_as_and_when_it_pivots() {
+    let s = Scratch::new("explain-id");
+    let out_dir = s.dir("out");
+    let rw = format!(r#""mounts": [{{"type": "bind", "source": "{}", "readonly": false}}]"#, out_dir.display());
+    let variants = [
+        ("default", policy_extending_default(&s, "dflt.json", &rw)),
+        ("null", policy_extending_default(&s, "null.json", &format!(r#"{rw}, "run_as": null"#))),
+        ("zero", policy_extending_default(&s, "zero.json", &format!(r#"{rw}, "run_as": 0"#))),
+    ];
+    for who in identities() {
+        let mut owners = Vec::new();
+        for (tag, policy) in &variants {
+            let file = out_dir.join(format!("{tag}-{}", who_tag(who)));
+            let f = file.display().to_string();
+            let out = selfbox(who, &["run", "-p", policy, "--", "/bin/sh", "-c", &format!("echo x > {f}")]);
+            assert_eq!(out.status(), 0, "{tag} as {who:?}: {out:#?}");
+            let owner = std::os::unix::fs::MetadataExt::uid(&std::fs::metadata(&file).unwrap());
+            owners.push(owner);
+            let out = selfbox(who, &["explain", policy]);
+            let line =
+                out.ok().stdout.lines().find(|l| l.contains("identity") && l.contains("started as")).map(String::from);
+            let line = line.unwrap_or_else(|| panic!("no identity line: {}", out.stdout));
+            let keeps_root = owner == 0;
+            assert_eq!(
+                line.starts_with("  NO "),
+                keeps_root,
+                "{tag} as {who:?}: {line} (the program's file is owned by {owner})"
+            );
+            if who == Who::Root {
+                let says =
+                    if keeps_root { "started as root, the program keeps root" } else { "runs as uid 65534 (nobody)" };
+                assert!(line.contains(says), "{tag} as root: {line}");
+            } else {
+                assert_eq!(owner, who.uid(), "{tag} as {who:?}");
+                assert!(line.contains(&format!("started as uid {}, not real root", who.uid())), "{line}");
+            }
+        }
+        // Control: as root the variants do differ (nobody, root, root); otherwise they do not.
+        let want = if who == Who::Root { vec![NOBODY, 0, 0] } else { vec![who.uid(); 3] };
+        assert_eq!(owners, want, "as {who:?}");
+    }
+    // pivot_root: named for a tmpfs root in a mount namespace, and only then; the program's
+    // root is selfbox's tmpfs exactly then.
+    let host_ns = r#"{"selfbox": 1, "namespaces": ["user", "mount"], "root": "host"}"#;
+    for who in identities() {
+        for (policy, pivots) in [("default", true), (host_ns, false), (NO_SANDBOX, false)] {
+            let out = selfbox(who, &["explain", policy]);
+            let root = out.ok().stdout.lines().find(|l| l.starts_with("  root ")).unwrap_or_default().to_owned();
+            assert_eq!(out.stdout.contains("pivot_root"), pivots, "{policy} as {who:?}: {}", out.stdout);
+            assert_eq!(root.contains("pivot_root"), pivots, "{policy} as {who:?}: {root}");
+            let run = selfbox(who, &["run", "-p", policy, "--", "/bin/cat", "/proc/self/mountinfo"]);
+            let source = root_mount_source(&run.ok().stdout);
+            assert_eq!(source == "selfbox", pivots, "{policy} as {who:?}: / is {source}");
+        }
+    }
+}
+
 // ---------------------------------------------------------------------------------------------
 // 5. wrap
 
@@ -739,12 +1002,17 @@ fn wrap_refuses_a_relative_program_and_a_bad_policy() {
     for who in identities() {
         let w = s.path(&format!("w-{}", who_tag(who)));
         let ws = w.display().to_string();
-        let cases: [(&[&str], &str, &[&str]); 4] = [
-            (
-                &["wrap", "--policy", "default", "--output", &ws, "tl_dyn"],
-                "selfbox: wrap:",
-                &["must be an absolute path"],
-            ),
+        // A relative program is a usage error (exit 2), even when it names a file here.
+        let out = sb(&bare(who).cwd(&s.0), &["wrap", "--policy", "default", "--output", &ws, "tl_dyn"]);
+        assert_eq!(out.status(), 2, "relative program as {who:?}: {out:#?}");
+        assert_eq!(out.stdout, "");
+        assert_eq!(out.stderr.lines().count(), 1, "{out:#?}");
+        assert!(
+            out.stderr.starts_with("selfbox: wrap:") && out.stderr.contains("must be an absolute path"),
+            "{out:#?}"
+        );
+        assert!(!w.exists(), "a relative program wrote a wrapper");
+        let cases: [(&[&str], &str, &[&str]); 3] = [
             (&["wrap", "--policy", &bad, "--output", &ws, &e], "selfbox: policy:", &["/hostname"]),
             (&["wrap", "--policy", r#"{"selfbox": 2}"#, "--output", &ws, &e], "selfbox: wrap:", &["not inline JSON"]),
             (&["wrap", "--policy", "no-such-policy-tl", "--output", &ws, &e], "selfbox: wrap:", &["no-such-policy-tl"]),
@@ -779,6 +1047,235 @@ fn wrap_paths_with_newlines_cannot_inject_commands() {
         "the wrapper ran a command from the program's path:\n{}",
         std::fs::read_to_string(&w).unwrap()
     );
+}
+
+/// `--output` naming the program itself (the same path, another spelling of it, a hard link or
+/// a symlink to it) is refused: the wrapper would replace the program.
+#[test]
+fn wrap_refuses_to_write_over_the_program() {
+    let s = Scratch::new("wrap-self");
+    let sub = s.dir("sub");
+    let prog = copy_probe(&s, "tl_dyn", "prog", 0o755);
+    let p = prog.display().to_string();
+    let original = std::fs::read(&prog).unwrap();
+    let hard = s.path("hard");
+    std::fs::hard_link(&prog, &hard).unwrap();
+    let soft = s.path("soft");
+    std::os::unix::fs::symlink(&prog, &soft).unwrap();
+    let outputs =
+        [p.clone(), format!("{}/../prog", sub.display()), hard.display().to_string(), soft.display().to_string()];
+    for who in identities() {
+        for o in &outputs {
+            let out = selfbox(who, &["wrap", "-p", "default", "-o", o, &p]);
+            assert_refused(
+                &out,
+                "selfbox: wrap:",
+                &["is the program", "would replace it"],
+                &format!("-o {o} as {who:?}"),
+            );
+            assert_eq!(std::fs::read(&prog).unwrap(), original, "-o {o} as {who:?} changed the program");
+            assert_eq!(std::fs::read(o).unwrap(), original, "-o {o} as {who:?} changed the output");
+        }
+        assert!(std::fs::symlink_metadata(&soft).unwrap().file_type().is_symlink());
+        assert_runs_bare(who, &s, &prog);
+        // Control: another output is written, and the program stays as it was.
+        let w = s.path(&format!("w-{}", who_tag(who)));
+        selfbox(who, &["wrap", "-p", "default", "-o", &w.display().to_string(), &p]).ok();
+        assert!(std::fs::read_to_string(&w).unwrap().starts_with("#!/bin/sh\n"));
+        assert_eq!(std::fs::read(&prog).unwrap(), original);
+    }
+}
+
+/// Names in a directory, sorted.
+fn entries(dir: &Path) -> Vec<String> {
+    let mut v: Vec<String> =
+        std::fs::read_dir(dir).unwrap().flatten().map(|e| e.file_name().to_string_lossy().into_owned()).collect();
+    v.sort();
+    v
+}
+
+/// The wrapper is written beside the output and renamed over it: a reader of the old file keeps
+/// it whole, a symlink at the output is replaced rather than written through, the mode is 0755
+/// whatever the umask, and no temporary file stays behind, on success or on failure.
+#[test]
+fn wrap_replaces_the_output_atomically() {
+    use std::io::Read;
+    use std::os::unix::fs::MetadataExt;
+    let s = Scratch::new("wrap-atomic");
+    let prog = copy_probe(&s, "tl_dyn", "prog", 0o755).display().to_string();
+    let t = tool().display().to_string();
+    let under_umask_077 = |who: Who, args: &[&str]| {
+        let mut argv = vec!["/bin/sh", "-c", "umask 077; exec \"$@\"", "sh", t.as_str()];
+        argv.extend_from_slice(args);
+        bare(who).run(&argv)
+    };
+    for who in identities() {
+        let dir = s.dir(&format!("out-{}", who_tag(who)));
+        let w = dir.join("w");
+        let ws = w.display().to_string();
+        std::fs::write(&w, "old wrapper\n").unwrap();
+        std::fs::set_permissions(&w, std::fs::Permissions::from_mode(0o666)).unwrap();
+        let held = std::fs::File::open(&w).unwrap();
+        let old_ino = std::fs::metadata(&w).unwrap().ino();
+        let out = under_umask_077(who, &["wrap", "-p", "default", "-o", &ws, &prog]);
+        assert_eq!(out.status(), 0, "as {who:?}: {out:#?}");
+        assert_ne!(std::fs::metadata(&w).unwrap().ino(), old_ino, "as {who:?}: written in place");
+        let mut old = String::new();
+        (&held).read_to_string(&mut old).unwrap();
+        assert_eq!(old, "old wrapper\n", "as {who:?}: the old file changed under its reader");
+        assert!(std::fs::read_to_string(&w).unwrap().starts_with("#!/bin/sh\n"));
+        assert_eq!(mode(&w), 0o755, "as {who:?}, umask 077");
+        // A symlink at the output is replaced, its target left alone.
+        let target = dir.join("target");
+        std::fs::write(&target, "keep me\n").unwrap();
+        let link = dir.join("link");
+        std::os::unix::fs::symlink(&target, &link).unwrap();
+        let out = selfbox(who, &["wrap", "-p", "default", "-o", &link.display().to_string(), &prog]);
+        assert_eq!(out.status(), 0, "as {who:?}: {out:#?}");
+        assert!(std::fs::symlink_metadata(&link).unwrap().file_type().is_file(), "as {who:?}");
+        assert!(std::fs::read_to_string(&link).unwrap().starts_with("#!/bin/sh\n"));
+        assert_eq!(std::fs::read_to_string(&target).unwrap(), "keep me\n", "as {who:?}: written through the link");
+        // A failed rename (the output is a directory) leaves no temporary file beside it.
+        let d = dir.join("is-a-dir");
+        std::fs::create_dir(&d).unwrap();
+        let out = selfbox(who, &["wrap", "-p", "default", "-o", &d.display().to_string(), &prog]);
+        assert_refused(&out, "selfbox: wrap: rename ", &["Is a directory"], &format!("as {who:?}"));
+        let tmp = out.stderr.strip_prefix("selfbox: wrap: rename ").and_then(|r| r.split_once(" to ")).unwrap().0;
+        assert_eq!(Path::new(tmp).parent(), Some(dir.as_path()), "the temporary file is beside the output");
+        assert!(!Path::new(tmp).exists(), "as {who:?}: {tmp} left behind");
+        assert_eq!(entries(&dir), ["is-a-dir", "link", "target", "w"], "as {who:?}");
+        // Controls: writing in place shows through a held reader, writing to a symlink reaches
+        // its target, and the umask does narrow a new file's mode.
+        let ctl = s.dir(&format!("ctl-{}", who_tag(who)));
+        let f = ctl.join("f");
+        std::fs::write(&f, "old\n").unwrap();
+        let held = std::fs::File::open(&f).unwrap();
+        std::fs::write(&f, "new\n").unwrap();
+        let mut seen = String::new();
+        (&held).read_to_string(&mut seen).unwrap();
+        assert_eq!(seen, "new\n");
+        let t2 = ctl.join("target");
+        std::fs::write(&t2, "keep me\n").unwrap();
+        std::os::unix::fs::symlink(&t2, ctl.join("link")).unwrap();
+        std::fs::write(ctl.join("link"), "through\n").unwrap();
+        assert_eq!(std::fs::read_to_string(&t2).unwrap(), "through\n");
+        let made = ctl.join("made");
+        let out = bare(who).run(&["/bin/sh", "-c", &format!("umask 077; : > {}", made.display())]);
+        assert_eq!(out.status(), 0, "{out:#?}");
+        assert_eq!(mode(&made), 0o600);
+    }
+}
+
+/// `wrap` judges the program as `run` judges it before every exec, so a packager learns at once;
+/// `--no-check` writes the wrapper anyway (a staged install), and the launcher then refuses the
+/// program at its start, for the same reason.
+#[test]
+fn wrap_judges_the_program_as_run_does() {
+    let s = Scratch::new("wrap-judge");
+    let text = s.file("text", "just text\n");
+    std::fs::set_permissions(&text, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let mut bad: Vec<(PathBuf, &[&str])> = vec![
+        (copy_probe(&s, "tl_entry", "tl_entry", 0o755), &["does not call __libc_start_main"]),
+        (text, &["not an ELF executable or a #! script"]),
+        (s.path("missing"), &["No such file"]),
+    ];
+    match gcc_can(&["-static"]) {
+        Ok(()) => bad.push((copy_probe(&s, "tl_static", "tl_static", 0o755), &["statically linked"])),
+        Err(e) => skip("wrap of a static program", &format!("static libc unavailable: {e}")),
+    }
+    if is_root() {
+        bad.push((copy_probe(&s, "tl_dyn", "tl_setuid", 0o4755), &["is setuid"]));
+    }
+    let help = selfbox(identities()[0], &["wrap", "--help"]);
+    assert!(help.ok().stdout.contains("--no-check"), "{}", help.stdout);
+    for who in identities() {
+        for (prog, why) in &bad {
+            let p = prog.display().to_string();
+            let name = prog.file_name().unwrap().to_string_lossy();
+            let w = s.path(&format!("w-{}-{name}", who_tag(who)));
+            let ws = w.display().to_string();
+            let ctx = format!("{name} as {who:?}");
+            let out = selfbox(who, &["wrap", "-p", "default", "-o", &ws, &p]);
+            assert_refused(&out, "selfbox: wrap:", why, &ctx);
+            assert!(out.stderr.contains(&p), "{ctx}: {out:#?}");
+            if name == "missing" {
+                assert!(out.stderr.contains("--no-check"), "{ctx}: {out:#?}");
+            }
+            assert!(!w.exists(), "{ctx}: a wrapper was written");
+            // Control: --no-check writes it, and the launcher refuses the program at its start.
+            let out = selfbox(who, &["wrap", "--no-check", "-p", "default", "-o", &ws, &p]);
+            assert_eq!(out.status(), 0, "{ctx}: {out:#?}");
+            let marker = s.path(&format!("m-{}-{name}", who_tag(who)));
+            let run = bare(who).env("TL_MARKER", &marker.display().to_string()).run(&[&ws]);
+            assert_refused(&run, "selfbox: run:", why, &format!("{ctx}, at start"));
+            assert!(!marker.exists(), "{ctx}: the program ran");
+        }
+        // Control: a program run accepts is wrapped without --no-check, and runs sandboxed.
+        let good = copy_probe(&s, "tl_dyn", &format!("good-{}", who_tag(who)), 0o755).display().to_string();
+        let w = s.path(&format!("w-{}-good", who_tag(who))).display().to_string();
+        selfbox(who, &["wrap", "-p", "default", "-o", &w, &good]).ok();
+        assert_sandboxed(&bare(who).run(&[&w]), &format!("good as {who:?}"));
+    }
+}
+
+/// The program gets the wrapper's name as argv[0] (the wrapper runs `selfbox run --argv0 "$0"`).
+#[test]
+fn wrap_passes_the_wrappers_name_as_argv0() {
+    let s = Scratch::new("wrap-argv0");
+    let cat = which("cat", &["/usr/bin", "/bin"]).expect("cat").display().to_string();
+    let argv0 = |out: &Out| {
+        assert_eq!(out.status(), 0, "{out:#?}");
+        out.stdout.split('\0').next().unwrap_or_default().to_owned()
+    };
+    for who in identities() {
+        let w = s.path(&format!("w-{}", who_tag(who))).display().to_string();
+        selfbox(who, &["wrap", "-p", "default", "-o", &w, &cat]).ok();
+        assert_eq!(argv0(&bare(who).run(&[&w, "/proc/self/cmdline"])), w, "as {who:?}");
+        // Started through another name, that name.
+        let alias = s.path(&format!("alias-{}", who_tag(who)));
+        std::os::unix::fs::symlink(&w, &alias).unwrap();
+        let a = alias.display().to_string();
+        assert_eq!(argv0(&bare(who).run(&[&a, "/proc/self/cmdline"])), a, "as {who:?}");
+        // Control: run directly, the program's argv[0] is its own path.
+        assert_eq!(argv0(&selfbox(who, &["run", "--", &cat, "/proc/self/cmdline"])), cat, "as {who:?}");
+    }
+}
+
+/// SELFBOX_LAUNCHER replaces the launcher written into the wrapper, and the help says so.
+#[test]
+fn wrap_writes_the_launcher_named_by_selfbox_launcher() {
+    let s = Scratch::new("wrap-launcher");
+    let prog = copy_probe(&s, "tl_dyn", "prog", 0o755).display().to_string();
+    let fake = s.file("fake-launcher", "#!/bin/sh\nprintf '[%s]\\n' \"$@\"\n");
+    std::fs::set_permissions(&fake, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let f = fake.display().to_string();
+    let help = selfbox(identities()[0], &["wrap", "--help"]);
+    assert!(help.ok().stdout.contains("SELFBOX_LAUNCHER"), "{}", help.stdout);
+    let default = repo().join("policy/default.json").canonicalize().unwrap();
+    for who in identities() {
+        let w = s.path(&format!("w-{}", who_tag(who))).display().to_string();
+        sb(&bare(who).env("SELFBOX_LAUNCHER", &f), &["wrap", "-p", "default", "-o", &w, &prog]).ok();
+        let out = bare(who).run(&[&w, "a b"]);
+        let lines: Vec<&str> = out.ok().stdout.lines().collect();
+        assert_eq!(lines.len(), 8, "as {who:?}: {lines:?}");
+        let policy = lines[4].trim_start_matches('[').trim_end_matches(']');
+        assert_eq!(Path::new(policy).canonicalize().unwrap(), default, "as {who:?}");
+        let want = [
+            "[run]".to_owned(),
+            "[--argv0]".into(),
+            format!("[{w}]"),
+            "[-p]".into(),
+            lines[4].into(),
+            "[--]".into(),
+            format!("[{prog}]"),
+            "[a b]".into(),
+        ];
+        assert_eq!(lines, want, "as {who:?}");
+        // Control: without it, the wrapper runs this selfbox, which runs the program sandboxed.
+        sb(&bare(who).env_remove("SELFBOX_LAUNCHER"), &["wrap", "-p", "default", "-o", &w, &prog]).ok();
+        assert!(!std::fs::read_to_string(&w).unwrap().contains(&f));
+        assert_sandboxed(&bare(who).run(&[&w]), &format!("as {who:?}"));
+    }
 }
 
 // ---------------------------------------------------------------------------------------------

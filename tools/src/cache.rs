@@ -13,7 +13,8 @@ const HELP: &str = "\
 Usage: selfbox cache build [--dir DIR] [POLICY...]
 
 Compiles the seccomp filter of each POLICY (default: every shipped policy) and stores it where
-the preload finds it, so that a sandbox loads it instead of building it with libseccomp.
+the preload finds it, so that a sandbox loads it instead of building it with libseccomp. A
+POLICY is a file when it holds a slash (./app.json), otherwise the name of a shipped policy.
 DIR defaults to the `filters` directory beside libselfbox.so.
 
 The preload reads an entry only if the program could never have written it: DIR, every

@@ -1,10 +1,8 @@
 //! `selfbox explain`: what a program under a policy can and cannot reach, and an overall
 //! exposure score in the spirit of `systemd-analyze security` (0 = nothing exposed, 10 = fully).
 
-use std::path::PathBuf;
-
-use crate::policy::syscalls::native_nr;
-use crate::policy::{Action, CmpOp, MountKind, Policy, Root, Seccomp, values};
+use crate::policy::syscalls::{expand_group, native_nr};
+use crate::policy::{self, Action, CmpOp, MountKind, Policy, Root, RunAs, Seccomp, values};
 use crate::{Loaded, Refusal, load, parse_args};
 
 const HELP: &str = "\
@@ -12,8 +10,12 @@ Usage: selfbox explain [--program PROGRAM] POLICY
 
 Prints what a program under POLICY can reach (files, processes, network, IPC, devices, syscalls,
 limits), one check per line with the exposure it adds, and an overall exposure score from 0.0
-(nothing exposed) to 10.0 (no sandbox). Variables such as ${EXE_DIR} are resolved for PROGRAM
-(default: /usr/bin/true). Exit 125 if the policy is invalid.";
+(nothing exposed) to 10.0 (no sandbox), for the caller running explain: as real root the
+program runs as the policy's run_as, otherwise as the caller. POLICY is a file when it holds a
+slash (./app.json), inline JSON when it starts with {, and otherwise the name of a shipped
+policy (default, strict, ...). Variables such as ${EXE_DIR} are resolved for PROGRAM (default:
+/usr/bin/true), found as `selfbox run` finds it (a name without a slash is looked up in PATH).
+Exit 125 if the policy is invalid.";
 
 struct Check {
     area: &'static str,
@@ -31,7 +33,7 @@ pub fn main(args: &[String]) -> Result<(), Refusal> {
     let [policy_arg] = a.positional.as_slice() else {
         return Err(Refusal::usage("explain takes one POLICY; see selfbox explain --help".into()));
     };
-    let program = PathBuf::from(a.get(&["--program"]).unwrap_or("/usr/bin/true"));
+    let program = crate::program_arg("explain", &a)?;
     let loaded = load(policy_arg, &program)?;
     crate::print_out(&render(&loaded));
     Ok(())
@@ -59,7 +61,29 @@ fn denied(s: Option<&Seccomp>, name: &str, arg: Option<(u32, u64)>) -> bool {
     s.is_some_and(|s| !matches!(decides(s, name, arg), Action::Allow | Action::Log))
 }
 
-fn checks(p: &Policy) -> Vec<Check> {
+/// Who the program is on the host, and whether that keeps it from being root (userns.rs:
+/// real root becomes run_as, `null` keeps root; any other caller stays itself).
+fn identity(p: &Policy, real_root: bool) -> (String, bool) {
+    if !real_root {
+        let uid = nix::unistd::getuid().as_raw();
+        return (
+            format!("started as uid {uid}, not real root: the program runs as that user (run_as applies to root only)"),
+            true,
+        );
+    }
+    match &p.run_as {
+        None => ("started as root, the program keeps root (\"run_as\": null)".into(), false),
+        Some(RunAs::Ids { uid: 0, .. }) => ("started as root, the program keeps root (run_as is uid 0)".into(), false),
+        Some(RunAs::Ids { uid, gid }) => {
+            let name = policy::passwd_by_uid(*uid).map_or(String::new(), |(n, _)| format!(" ({n})"));
+            (format!("started as root, the program runs as uid {uid}{name} gid {gid}, not root (run_as)"), true)
+        }
+        // Resolved to ids whenever the caller is real root; kept for completeness.
+        Some(RunAs::Name(n)) => (format!("started as root, the program runs as {n}, not root (run_as)"), n != "root"),
+    }
+}
+
+fn checks(p: &Policy, real_root: bool) -> Vec<Check> {
     let has = |f: i32| p.has(f);
     let mut c = Vec::new();
     let mut add = |area, what: String, ok, weight| c.push(Check { area, what, ok, weight });
@@ -105,7 +129,8 @@ fn checks(p: &Policy) -> Vec<Check> {
     add("processes", "host processes are invisible (PID namespace)".into(), has(libc::CLONE_NEWPID), 6);
     add("processes", "inherited descriptors above 2 are closed".into(), p.close_fds != crate::policy::CloseFds::No, 3);
     add("identity", "a user namespace: no privilege over the host".into(), has(libc::CLONE_NEWUSER), 6);
-    add("identity", "started as root, the program runs as an unprivileged user (run_as)".into(), p.run_as.is_some(), 8);
+    let (who, not_root) = identity(p, real_root);
+    add("identity", who, not_root, 8);
     add(
         "identity",
         if p.capabilities.is_empty() {
@@ -134,8 +159,15 @@ fn checks(p: &Policy) -> Vec<Check> {
     );
     let tiocsti = values::CONSTANTS.iter().find(|(n, _)| *n == "TIOCSTI").map_or(0, |(_, v)| *v);
     let newuser = libc::CLONE_NEWUSER as u64;
+    let mut mount_calls = Vec::new();
+    expand_group("@mount", &mut mount_calls);
+    add(
+        "syscalls",
+        "the filesystem view cannot be changed (every @mount call is refused)".into(),
+        !mount_calls.is_empty() && mount_calls.iter().all(|(name, _)| denied(s, name, None)),
+        3,
+    );
     for (what, name, arg, w) in [
-        ("mount and pivot_root are refused", "mount", None, 3),
         ("ptrace is refused", "ptrace", None, 2),
         ("bpf is refused", "bpf", None, 2),
         ("perf_event_open is refused", "perf_event_open", None, 1),
@@ -171,8 +203,8 @@ fn checks(p: &Policy) -> Vec<Check> {
     c
 }
 
-pub fn score(p: &Policy) -> f64 {
-    let c = checks(p);
+pub fn score(p: &Policy, real_root: bool) -> f64 {
+    let c = checks(p, real_root);
     let total: u32 = c.iter().map(|c| c.weight).sum();
     let exposed: u32 = c.iter().filter(|c| !c.ok).map(|c| c.weight).sum();
     (f64::from(exposed) * 100.0 / f64::from(total)).round() / 10.0
@@ -192,10 +224,13 @@ fn render(l: &Loaded) -> String {
     let mut out = String::new();
     out.push_str(&format!("Policy: {}\n", p.files.join(" <- ")));
     out.push_str("\nWhat the program sees:\n");
-    out.push_str(&format!(
-        "  root       {}\n",
-        if p.root == Root::Tmpfs { "a fresh tmpfs, read-only" } else { "the host's tree" }
-    ));
+    // The preload pivots only into a tmpfs root, which needs a mount namespace (mount/mod.rs).
+    let root = match (p.root, p.has(libc::CLONE_NEWNS)) {
+        (Root::Tmpfs, true) => "a fresh tmpfs, read-only (pivot_root into it; the host's tree is detached)",
+        (_, true) => "the host's tree, with the policy's mounts on top in a private mount namespace",
+        (_, false) => "the host's tree and the host's mounts (no mount namespace)",
+    };
+    out.push_str(&format!("  root       {root}\n"));
     for m in &p.mounts {
         let line = match &m.kind {
             MountKind::Bind { host: Some(h), readonly, .. } => match &h.symlink {
@@ -235,7 +270,7 @@ fn render(l: &Loaded) -> String {
         out.push_str("  syscalls   no filter\n");
     }
     out.push_str("\nChecks (exposure each adds when not met):\n");
-    let c = checks(p);
+    let c = checks(p, l.real_root);
     let total: u32 = c.iter().map(|c| c.weight).sum();
     for ch in &c {
         let mark = if ch.ok { "  ok " } else { "  NO " };
@@ -243,7 +278,7 @@ fn render(l: &Loaded) -> String {
             if ch.ok { String::new() } else { format!("  +{:.1}", f64::from(ch.weight) * 10.0 / f64::from(total)) };
         out.push_str(&format!("{mark} {:<11} {}{exp}\n", ch.area, ch.what));
     }
-    let s = score(p);
+    let s = score(p, l.real_root);
     out.push_str(&format!("\nOverall exposure: {s:.1} / 10  {}\n", rating(s)));
     out
 }

@@ -22,8 +22,10 @@ before __libc_start_main (DT_PREINIT_ARRAY, DT_AUDIT) or never import it, and ex
 another ELF class or machine than the library. A #! script is judged by its interpreter. An ELF
 program is executed through the very descriptor that was checked.
 
-  -p, --policy POLICY   a policy file (a path with a slash), inline JSON, or the name of a
-                        shipped policy (default, strict, network, ...)
+  -p, --policy POLICY   a policy file (a path with a slash: ./app.json), inline JSON
+                        (starting with {), or else the name of a shipped policy (default,
+                        strict, network, ...), even if a file of that name is in the current
+                        directory (write ./NAME for the file)
   --log LEVEL           SELFBOX_LOG for this run: error, info or debug
   --argv0 NAME          the program's argv[0] (default: PROGRAM as given)
 
@@ -43,13 +45,13 @@ pub fn main(args: &[String]) -> Result<(), Refusal> {
         return Err(Refusal::usage(format!("--log {level}: one of error, info, debug")));
     }
     let layout = paths::discover();
-    let (lib_path, lib) = library(&layout.lib)?;
+    let (lib_path, lib) = library("run", &layout.lib)?;
     let policy = layout
         .policy_arg(a.get(&["-p", "--policy"]).unwrap_or("default"))
         .map_err(|m| Refusal::new(format!("selfbox: run: {m}")))?;
-    let path = find_program(program)?;
+    let path = find_program("run", program)?;
     let file = File::open(&path).map_err(|e| Refusal::new(format!("selfbox: run: {}: {e}", path.display())))?;
-    let script = judge(&path, &file, &lib, 0)?;
+    let script = judge("run", &path, &file, &lib, 0)?;
     let mut preload = lib_path.into_os_string();
     if let Some(old) = std::env::var_os("LD_PRELOAD").filter(|o| !o.is_empty()) {
         preload.push(" ");
@@ -97,11 +99,11 @@ fn cstrings<S: AsRef<OsStr>>(items: impl IntoIterator<Item = S>) -> Vec<CString>
 /// The library, checked as ld.so will take it: an absolute path without the characters that
 /// split LD_PRELOAD, on a filesystem that allows executing it, marked as libselfbox.so. The
 /// loader ignores, with one warning, an object it cannot preload and runs the program
-/// unsandboxed (PITFALLS 12).
-fn library(lib: &Path) -> Result<(PathBuf, elf::Elf), Refusal> {
+/// unsandboxed (PITFALLS 12). `cmd` names the command in messages.
+pub fn library(cmd: &str, lib: &Path) -> Result<(PathBuf, elf::Elf), Refusal> {
     let refuse = |why: String| {
         Refusal::new(format!(
-            "selfbox: run: the library {}: {why} (build it with `cargo build --release`, install it, or set SELFBOX_LIB)",
+            "selfbox: {cmd}: the library {}: {why} (build it with `cargo build --release`, install it, or set SELFBOX_LIB)",
             lib.display()
         ))
     };
@@ -128,9 +130,10 @@ fn library(lib: &Path) -> Result<(PathBuf, elf::Elf), Refusal> {
 
 /// The program as execvp(3) would find it: a name with a slash as is, else the first
 /// executable match in PATH (default /bin:/usr/bin; an empty element is the current directory).
-pub fn find_program(p: &str) -> Result<PathBuf, Refusal> {
+/// `cmd` names the command in messages.
+pub fn find_program(cmd: &str, p: &str) -> Result<PathBuf, Refusal> {
     if p.is_empty() {
-        return Err(Refusal::usage("run needs a PROGRAM".into()));
+        return Err(Refusal::usage(format!("{cmd}: the PROGRAM is an empty string")));
     }
     if p.contains('/') {
         return Ok(PathBuf::from(p));
@@ -144,7 +147,7 @@ pub fn find_program(p: &str) -> Result<PathBuf, Refusal> {
             return Ok(c);
         }
     }
-    Err(Refusal::new(format!("selfbox: run: {p}: not found in PATH")))
+    Err(Refusal::new(format!("selfbox: {cmd}: {p}: not found in PATH")))
 }
 
 /// This system's program interpreter: the one this tool itself was loaded by.
@@ -157,11 +160,11 @@ fn system_loader() -> Option<PathBuf> {
 }
 
 /// Refuses what LD_PRELOAD cannot protect (PITFALLS 9-12), judging the open `file`. For a `#!`
-/// script, returns its interpreter.
-pub fn judge(path: &Path, file: &File, lib: &elf::Elf, depth: u32) -> Result<Option<PathBuf>, Refusal> {
+/// script, returns its interpreter. `cmd` names the command in messages.
+pub fn judge(cmd: &str, path: &Path, file: &File, lib: &elf::Elf, depth: u32) -> Result<Option<PathBuf>, Refusal> {
     let name = path.display();
-    let refuse = |what: String, hint: &str| Refusal::new(format!("selfbox: run: {name} {what} ({hint})"));
-    let io = |e: std::io::Error| Refusal::new(format!("selfbox: run: {name}: {e}"));
+    let refuse = |what: String, hint: &str| Refusal::new(format!("selfbox: {cmd}: {name} {what} ({hint})"));
+    let io = |e: std::io::Error| Refusal::new(format!("selfbox: {cmd}: {name}: {e}"));
     let meta = file.metadata().map_err(io)?;
     let secure_exec = "the loader ignores LD_PRELOAD in secure-execution mode; it would run unsandboxed";
     if meta.permissions().mode() & 0o4000 != 0 && meta.is_file() {
@@ -179,9 +182,10 @@ pub fn judge(path: &Path, file: &File, lib: &elf::Elf, depth: u32) -> Result<Opt
                 return Err(refuse("has an empty #! line".into(), "nothing to run"));
             }
             let ipath = PathBuf::from(&interp);
-            let ifile = File::open(&ipath)
-                .map_err(|e| Refusal::new(format!("selfbox: run: {}: {e} (interpreter of {name})", ipath.display())))?;
-            judge(&ipath, &ifile, lib, depth + 1)
+            let ifile = File::open(&ipath).map_err(|e| {
+                Refusal::new(format!("selfbox: {cmd}: {}: {e} (interpreter of {name})", ipath.display()))
+            })?;
+            judge(cmd, &ipath, &ifile, lib, depth + 1)
                 .map_err(|r| Refusal { line: format!("{} (interpreter of {name})", r.line), code: r.code })?;
             Ok(Some(ipath))
         }

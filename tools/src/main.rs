@@ -51,7 +51,9 @@ Usage:
   selfbox cache build [--dir DIR] [POLICY...]
   selfbox --help | --version
 
-POLICY is a file, inline JSON, or the name of a shipped policy (default, strict, network, ...).
+POLICY is a file when it holds a slash (./app.json, /etc/app.json), inline JSON when it starts
+with {, and otherwise the name of a shipped policy (default, strict, network, ...), even if a file
+of that name is in the current directory: write ./NAME for that file.
 `selfbox COMMAND --help` describes each command. Exit code 125: selfbox refused.";
 
 fn main() -> ExitCode {
@@ -101,9 +103,10 @@ impl Refusal {
     }
 }
 
-/// Options shared by the commands: `--flag value`, `-h`, and the positional rest.
+/// Options shared by the commands: `--flag value`, `--switch`, `-h`, and the positional rest.
 pub struct Args {
     pub flags: Vec<(String, String)>,
+    pub switches: Vec<String>,
     pub positional: Vec<String>,
     pub help: bool,
 }
@@ -111,7 +114,17 @@ pub struct Args {
 /// Parses `args` given the flags that take a value; everything after `--` (or the first
 /// positional argument when `stop_at_positional`) is positional.
 pub fn parse_args(args: &[String], with_value: &[&str], stop_at_positional: bool) -> Result<Args, Refusal> {
-    let mut out = Args { flags: Vec::new(), positional: Vec::new(), help: false };
+    parse_args_with_switches(args, with_value, &[], stop_at_positional)
+}
+
+/// As [`parse_args`], also accepting the `switches` (options without a value).
+pub fn parse_args_with_switches(
+    args: &[String],
+    with_value: &[&str],
+    switches: &[&str],
+    stop_at_positional: bool,
+) -> Result<Args, Refusal> {
+    let mut out = Args { flags: Vec::new(), switches: Vec::new(), positional: Vec::new(), help: false };
     let mut i = 0;
     while i < args.len() {
         let a = &args[i];
@@ -121,6 +134,8 @@ pub fn parse_args(args: &[String], with_value: &[&str], stop_at_positional: bool
         }
         if a == "-h" || a == "--help" {
             out.help = true;
+        } else if switches.contains(&a.as_str()) {
+            out.switches.push(a.clone());
         } else if let Some((k, v)) = a.split_once('=').filter(|(k, _)| k.starts_with("--")) {
             if !with_value.contains(&k) {
                 return Err(Refusal::usage(format!("unknown option {k}")));
@@ -144,6 +159,10 @@ pub fn parse_args(args: &[String], with_value: &[&str], stop_at_positional: bool
 }
 
 impl Args {
+    pub fn has(&self, switch: &str) -> bool {
+        self.switches.iter().any(|s| s == switch)
+    }
+
     pub fn get(&self, names: &[&str]) -> Option<&str> {
         self.flags.iter().rev().find(|(k, _)| names.contains(&k.as_str())).map(|(_, v)| v.as_str())
     }
@@ -156,22 +175,44 @@ pub fn print_out(text: &str) {
     let _ = o.write_all(text.as_bytes()).and_then(|_| if text.ends_with('\n') { Ok(()) } else { o.write_all(b"\n") });
 }
 
-/// The variables as the preload would see them for `program` started from here.
+/// The variables as the preload would see them for `program` started from here: computed as
+/// `Caller::capture` (src/caller.rs) computes them. HOME and USER come from the environment
+/// (when set and not empty), /etc/passwd only when it does not say; TMPDIR defaults to /tmp;
+/// an absolute SELFBOX_EXE names the executable, else the program's resolved path does (the
+/// preload reads /proc/self/exe, which is the resolved path).
 pub fn vars_for(program: &Path) -> Vars {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
-    let passwd = policy::passwd_by_uid(uid);
-    let env = |k: &str| std::env::var(k).ok().filter(|v| !v.is_empty());
-    let exe = program.canonicalize().unwrap_or_else(|_| program.to_path_buf());
+    let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(|v| v.to_string_lossy().into_owned());
+    let exe = var("SELFBOX_EXE").filter(|v| v.starts_with('/')).unwrap_or_else(|| {
+        let resolved = program.canonicalize().or_else(|_| std::path::absolute(program));
+        resolved.unwrap_or_else(|_| program.to_path_buf()).display().to_string()
+    });
+    let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
+    let cwd = std::fs::read_link("/proc/self/cwd")
+        .or_else(|_| std::env::current_dir())
+        .map(|p| p.display().to_string())
+        .unwrap_or_default();
+    let (home, user) = (var("HOME"), var("USER"));
+    let passwd = if home.is_none() || user.is_none() { policy::passwd_by_uid(uid) } else { None };
     Vars {
-        home: env("HOME").or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
-        cwd: std::env::current_dir().map(|d| d.display().to_string()).unwrap_or_else(|_| "/".into()),
-        exe: exe.display().to_string(),
-        exe_dir: exe.parent().unwrap_or(Path::new("/")).display().to_string(),
+        home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+        cwd,
+        exe,
+        exe_dir,
         uid,
         gid,
-        user: passwd.map(|p| p.0).or_else(|| env("USER")).unwrap_or_else(|| uid.to_string()),
-        tmpdir: env("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+        user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
+        tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+    }
+}
+
+/// The program named by `--program` of check and explain, found as `selfbox run` finds it
+/// (a name without a slash is looked up in PATH); /usr/bin/true when none is given.
+pub fn program_arg(cmd: &str, a: &Args) -> Result<PathBuf, Refusal> {
+    match a.get(&["--program"]) {
+        Some(p) => launch::find_program(cmd, p),
+        None => Ok(PathBuf::from("/usr/bin/true")),
     }
 }
 
@@ -186,6 +227,8 @@ pub fn real_root() -> bool {
 /// its mounts planned and its filter built.
 pub struct Loaded {
     pub policy: Policy,
+    /// Whether the caller (this process) is real root: it decides run_as.
+    pub real_root: bool,
     pub plan: plan::Plan,
     pub filter: Option<compile::Filter>,
 }
@@ -195,7 +238,8 @@ pub fn load(policy_arg: &str, program: &Path) -> Result<Loaded, Refusal> {
     let text = layout.policy_arg(policy_arg).map_err(|m| Refusal::new(format!("selfbox: policy: {m}")))?;
     let source =
         if text.trim_start().starts_with('{') { Source::Inline(text) } else { Source::File(PathBuf::from(text)) };
-    let ctx = Context { vars: vars_for(program), search_dirs: layout.policy_dirs(), real_root: real_root() };
+    let real_root = real_root();
+    let ctx = Context { vars: vars_for(program), search_dirs: layout.policy_dirs(), real_root };
     let policy_line = |e: policy::PolicyError| {
         let mut line = format!("selfbox: policy: {e}");
         if let Some(h) = e.hint() {
@@ -215,7 +259,7 @@ pub fn load(policy_arg: &str, program: &Path) -> Result<Loaded, Refusal> {
         })?),
         None => None,
     };
-    Ok(Loaded { policy, plan, filter })
+    Ok(Loaded { policy, real_root, plan, filter })
 }
 
 const CHECK_HELP: &str = "\
@@ -224,7 +268,11 @@ Usage: selfbox check [--program PROGRAM] POLICY
 Validates POLICY with the preload's own code (same parser, same messages, errors naming the JSON
 path of the bad value), then prints the resolved policy: after `extends`, with every variable
 expanded, defaults filled in, bind sources resolved on this host and syscall groups expanded.
-Variables such as ${EXE_DIR} are resolved for PROGRAM (default: /usr/bin/true).
+Variables such as ${EXE_DIR} are resolved for PROGRAM (default: /usr/bin/true), found as
+`selfbox run` finds it (a name without a slash is looked up in PATH), and from this environment
+as the preload reads it (HOME, USER, TMPDIR, SELFBOX_EXE). POLICY is a file when it holds a
+slash (./app.json), inline JSON when it starts with {, and otherwise the name of a shipped
+policy (default, strict, ...), even if a file of that name is in the current directory.
 Exit 0 when the policy is valid, 125 when it is not.";
 
 fn check(args: &[String]) -> Result<(), Refusal> {
@@ -236,7 +284,7 @@ fn check(args: &[String]) -> Result<(), Refusal> {
     let [policy_arg] = a.positional.as_slice() else {
         return Err(Refusal::usage("check takes one POLICY; see selfbox check --help".into()));
     };
-    let program = PathBuf::from(a.get(&["--program"]).unwrap_or("/usr/bin/true"));
+    let program = program_arg("check", &a)?;
     let loaded = load(policy_arg, &program)?;
     print_out(&resolved::pretty(&resolved::to_json(&loaded)));
     Ok(())

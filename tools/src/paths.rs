@@ -31,27 +31,32 @@ impl Layout {
         policy::installed_dirs(&self.lib)
     }
 
-    /// A policy given on the command line: a path, inline JSON, or the name of a shipped one
-    /// (`default`, `strict`, ...).
+    /// A policy given on the command line: inline JSON (starting with `{`), a file path (it holds
+    /// a `/`: `./app.json`, `/etc/app.json`), or else the name of a shipped policy (`default`,
+    /// `strict`, `default.json`, ...), even when a file of that name is in the current directory.
     pub fn policy_arg(&self, p: &str) -> Result<String, String> {
         if p.trim_start().starts_with('{') {
             return Ok(p.to_owned());
         }
-        let path = Path::new(p);
-        if path.exists() || p.contains('/') {
+        if p.contains('/') {
             // A missing file is reported by the policy loader, in the preload's own words.
+            let path = Path::new(p);
             return Ok(std::path::absolute(path).unwrap_or_else(|_| path.to_path_buf()).display().to_string());
         }
+        if p.is_empty() {
+            return Err("an empty POLICY names no policy".into());
+        }
         let file = if p.ends_with(".json") { p.to_owned() } else { format!("{p}.json") };
-        for d in self.policy_dirs() {
+        let dirs = self.policy_dirs();
+        for d in &dirs {
             let c = d.join(&file);
             if c.is_file() {
                 return Ok(c.display().to_string());
             }
         }
         Err(format!(
-            "no policy file {p} and no shipped policy named {p} (looked in: {})",
-            dirs_text(&self.policy_dirs())
+            "no shipped policy named {p} (looked in: {}) (for a file in this directory, write ./{p})",
+            dirs_text(&dirs)
         ))
     }
 }
