@@ -20,26 +20,9 @@ impl Caller {
         let uid = nix::unistd::getuid().as_raw();
         let gid = nix::unistd::getgid().as_raw();
         let cwd = CallerCwd::capture();
-        // selfbox run names a script here; the process's own executable is its interpreter.
-        let exe = env::caller_text("SELFBOX_EXE")
-            .filter(|v| v.starts_with('/'))
-            .or_else(|| std::fs::read_link("/proc/self/exe").ok().map(|p| p.display().to_string()))
-            .unwrap_or_default();
-        let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
-        let var = env::caller_text;
-        // /etc/passwd only when the environment does not say (it costs a file read per start).
-        let (home, user) = (var("HOME"), var("USER"));
-        let passwd = if home.is_none() || user.is_none() { policy::passwd_by_uid(uid) } else { None };
-        let vars = Vars {
-            home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
-            cwd: cwd.path.clone(),
-            exe,
-            exe_dir,
-            uid,
-            gid,
-            user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
-            tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
-        };
+        // SELFBOX_EXE: selfbox run names a script there (the executable is its interpreter).
+        let own_exe = || std::fs::read_link("/proc/self/exe").map(|p| p.display().to_string()).unwrap_or_default();
+        let vars = Vars::gather(uid, gid, cwd.path.clone(), own_exe, env::caller_text);
         Caller { real_root: uid == 0 && initial_userns(), cwd, vars }
     }
 }

@@ -30,13 +30,7 @@ pub fn run(start: &Start) -> Result<()> {
     debug!("policy", "loaded {} ({} files)", policy.origin, policy.files.len());
     let plan = mount::plan(&policy, &RealHost)?;
     debug!("policy", "mount plan: {} operations", plan.ops.len());
-    let filter = match &policy.seccomp {
-        Some(s) if !s.allows_everything() => {
-            let uid = userns::program_uid(&policy, caller.real_root);
-            Some(seccomp::build(s, &seccomp::Cache::locate(Path::new(&start.lib.path), uid, caller.real_root)?)?)
-        }
-        _ => None,
-    };
+    let filter = seccomp::prepare(&policy, Path::new(&start.lib.path), caller.real_root)?;
     let status = limits::StatusFd::from_env()?;
     debug!("policy", "namespaces {:?}", policy.namespace_names());
     // 4. environment

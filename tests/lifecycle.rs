@@ -11,25 +11,6 @@ use std::time::{Duration, Instant};
 
 use common::*;
 
-/// A marker unique to this test process and `tag`, usable as the fraction of a `sleep` argument.
-fn marker(tag: u32) -> String {
-    format!("{}{:02}", std::process::id(), tag)
-}
-
-/// Polls `cond` every 20 ms until it holds or `within` passes; returns whether it held.
-fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
-}
-
 fn count(haystack: &str, needle: &str) -> usize {
     haystack.matches(needle).count()
 }

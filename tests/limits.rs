@@ -7,7 +7,7 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Mutex, MutexGuard};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use common::*;
 use serde_json::Value;
@@ -78,24 +78,6 @@ fn processes_of(uid: u32) -> usize {
         }
     }
     n
-}
-
-/// A marker unique to this test process and `tag`, usable as the fraction of a `sleep` argument.
-fn marker(tag: u32) -> String {
-    format!("{}{:02}", std::process::id(), tag)
-}
-
-fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
-    let deadline = Instant::now() + within;
-    loop {
-        if cond() {
-            return true;
-        }
-        if Instant::now() >= deadline {
-            return false;
-        }
-        std::thread::sleep(Duration::from_millis(20));
-    }
 }
 
 fn one_line(stderr: &str) -> bool {

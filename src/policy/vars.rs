@@ -16,6 +16,35 @@ pub struct Vars {
     pub tmpdir: String,
 }
 
+impl Vars {
+    /// The variables for a start by `uid`/`gid` in `cwd`. `var` reads the caller's environment
+    /// (unset when empty): `SELFBOX_EXE` (when absolute) names the program instead of `exe`,
+    /// `HOME` and `USER` come from it before `/etc/passwd` (a file read per start), `TMPDIR`
+    /// defaults to `/tmp`. One function for the preload and the tools, so both see the same.
+    pub fn gather(
+        uid: u32,
+        gid: u32,
+        cwd: String,
+        exe: impl FnOnce() -> String,
+        var: impl Fn(&str) -> Option<String>,
+    ) -> Vars {
+        let exe = var("SELFBOX_EXE").filter(|v| v.starts_with('/')).unwrap_or_else(exe);
+        let exe_dir = std::path::Path::new(&exe).parent().map_or_else(|| "/".into(), |p| p.display().to_string());
+        let (home, user) = (var("HOME"), var("USER"));
+        let passwd = if home.is_none() || user.is_none() { super::passwd_by_uid(uid) } else { None };
+        Vars {
+            home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+            cwd,
+            exe,
+            exe_dir,
+            uid,
+            gid,
+            user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
+            tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+        }
+    }
+}
+
 pub const NAMES: &[&str] = &["HOME", "CWD", "EXE", "EXE_DIR", "UID", "GID", "USER", "POLICY_DIR", "TMPDIR"];
 
 /// Expands every `${NAME}`; `$${` is a literal `${`. `policy_dir` is `None` for inline JSON.

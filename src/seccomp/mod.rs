@@ -6,23 +6,36 @@
 //! intercept `trap`), and the syscall never runs.
 
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, OwnedFd};
+use std::path::Path;
 
 use crate::error::{Context, Error, Result, Step};
 use crate::log::debug;
 use crate::pidns::InitWatch;
-use crate::policy::Seccomp;
 use crate::policy::syscalls::native_name;
+use crate::policy::{Policy, Seccomp};
 use crate::sys;
 
 mod cache;
 mod cache_file;
 mod compile;
-pub use cache::Cache;
+use cache::Cache;
 pub use compile::Filter;
 
-/// Step 3: builds the filter (every error is the policy's, found before anything changes), or
-/// takes it from a trusted cache.
-pub fn build(s: &Seccomp, cache: &Cache) -> Result<Filter> {
+/// Step 3: the filter the policy asks for, if it refuses anything: from a cache the program
+/// could not have written (`lib`: this library's path; `real_root`: the caller's), else built.
+pub fn prepare(policy: &Policy, lib: &Path, real_root: bool) -> Result<Option<Filter>> {
+    match &policy.seccomp {
+        Some(s) if !s.allows_everything() => {
+            let uid = crate::userns::program_uid(policy, real_root);
+            build(s, &Cache::locate(lib, uid, real_root)?).map(Some)
+        }
+        _ => Ok(None),
+    }
+}
+
+/// Builds the filter (every error is the policy's, found before anything changes), or takes it
+/// from `cache`.
+fn build(s: &Seccomp, cache: &Cache) -> Result<Filter> {
     let start = std::time::Instant::now();
     let key = cache_file::key(s, compile::audit_arch());
     let notify = compile::needs_notify(s);

@@ -402,6 +402,25 @@ pub fn run_command(mut cmd: Command, stdin: Option<&[u8]>, timeout: Duration) ->
     }
 }
 
+/// A marker unique to this test process and `tag`, usable as the fraction of a `sleep` argument.
+pub fn marker(tag: u32) -> String {
+    format!("{}{:02}", std::process::id(), tag)
+}
+
+/// Polls `cond` every 20 ms until it holds or `within` passes; returns whether it held.
+pub fn eventually(within: Duration, mut cond: impl FnMut() -> bool) -> bool {
+    let deadline = Instant::now() + within;
+    loop {
+        if cond() {
+            return true;
+        }
+        if Instant::now() >= deadline {
+            return false;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
 /// Live processes (not zombies) whose command line contains `needle`.
 pub fn live_with(needle: &str) -> Vec<i32> {
     pids_with(needle)

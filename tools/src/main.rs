@@ -184,27 +184,15 @@ pub fn vars_for(program: &Path) -> Vars {
     let uid = nix::unistd::getuid().as_raw();
     let gid = nix::unistd::getgid().as_raw();
     let var = |k: &str| std::env::var_os(k).filter(|v| !v.is_empty()).map(|v| v.to_string_lossy().into_owned());
-    let exe = var("SELFBOX_EXE").filter(|v| v.starts_with('/')).unwrap_or_else(|| {
+    let exe = || {
         let resolved = program.canonicalize().or_else(|_| std::path::absolute(program));
         resolved.unwrap_or_else(|_| program.to_path_buf()).display().to_string()
-    });
-    let exe_dir = Path::new(&exe).parent().map(|p| p.display().to_string()).unwrap_or_else(|| "/".into());
+    };
     let cwd = std::fs::read_link("/proc/self/cwd")
         .or_else(|_| std::env::current_dir())
         .map(|p| p.display().to_string())
         .unwrap_or_default();
-    let (home, user) = (var("HOME"), var("USER"));
-    let passwd = if home.is_none() || user.is_none() { policy::passwd_by_uid(uid) } else { None };
-    Vars {
-        home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
-        cwd,
-        exe,
-        exe_dir,
-        uid,
-        gid,
-        user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
-        tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
-    }
+    Vars::gather(uid, gid, cwd, exe, var)
 }
 
 /// The program named by `--program` of check and explain, found as `selfbox run` finds it
