@@ -46,5 +46,24 @@ fn main() {
     println!("cargo::rustc-check-cfg=cfg(selfbox_tools)");
     if std::env::var("CARGO_PKG_NAME").as_deref() == Ok("selfbox-tools") {
         println!("cargo:rustc-cfg=selfbox_tools");
+    } else {
+        static_unwinder();
     }
+}
+
+/// Links the C compiler's static unwinder (libgcc_eh.a, which `gcc -static-libgcc` uses for shared
+/// objects) into the preload, so that the loader need not map and relocate libgcc_s.so at every
+/// start of a sandboxed program. Rust's standard library only names the unwinder (the profile
+/// aborts on panic); the static copy satisfies those names first and `--as-needed` then drops
+/// libgcc_s. Without libgcc_eh.a the library simply keeps needing libgcc_s.
+fn static_unwinder() {
+    let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
+    let Ok(out) = std::process::Command::new(&cc).arg("-print-file-name=libgcc_eh.a").output() else { return };
+    let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    // An unknown file is echoed back without a directory.
+    if let (true, Some(dir)) = (path.is_absolute() && path.exists(), path.parent()) {
+        println!("cargo:rustc-link-search=native={}", dir.display());
+        println!("cargo:rustc-link-lib=static=gcc_eh");
+    }
+    println!("cargo:rerun-if-env-changed=CC");
 }

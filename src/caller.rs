@@ -30,7 +30,7 @@ impl Caller {
 /// Root of a user namespace other than the initial one is not real root: it has no power over
 /// the host, and the rootless path (a nested user namespace) is the one that works there.
 fn initial_userns() -> bool {
-    std::fs::read_to_string("/proc/self/uid_map")
+    crate::sys::read_proc_file("/proc/self/uid_map")
         .is_ok_and(|m| m.lines().any(|l| l.split_whitespace().eq(["0", "0", "4294967295"])))
 }
 

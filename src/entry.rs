@@ -86,7 +86,7 @@ fn guards() -> Result<()> {
             "selfbox cannot sandbox such programs; run them through a policy without privileges",
         ));
     }
-    let status = std::fs::read_to_string("/proc/self/status").map_err(|e| {
+    let status = sys::read_proc_file("/proc/self/status").map_err(|e| {
         Error::call(
             Step::Guard,
             "read(/proc/self/status)",

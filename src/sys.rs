@@ -101,9 +101,18 @@ impl EnvEntry {
     }
 }
 
+/// A procfs file, read in one go: its size reads 0, so `fs::read_to_string` would grow its buffer
+/// from 32 bytes, one read(2) per doubling.
+pub fn read_proc_file(path: &str) -> std::io::Result<String> {
+    use std::io::Read;
+    let mut text = String::with_capacity(4096);
+    std::fs::File::open(path)?.read_to_string(&mut text)?;
+    Ok(text)
+}
+
 /// The initial environment block `[env_start, env_end)`: fields 50 and 51 of /proc/self/stat.
 pub fn env_block() -> Option<(usize, usize)> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    let stat = read_proc_file("/proc/self/stat").ok()?;
     // Fields after the command name (which may hold spaces and parentheses) start at field 3.
     let rest = stat.rsplit_once(')')?.1;
     let mut fields = rest.split_whitespace().skip(50 - 3);

@@ -2,7 +2,7 @@
 //! bash pipelines and process substitution, coreutils. Each output is compared with a bare run
 //! of the same program (the control: the comparison fails if the sandbox breaks or changes the
 //! program), and each sandboxed run also shows that it really ran inside (pid 2, hostname).
-//! Every test runs as root and as uid 65534.
+//! Every test runs as root and as uid 65534. Also: what the preload itself asks of the loader.
 
 mod common;
 
@@ -153,4 +153,27 @@ fn python_multiprocessing() {
         assert_eq!(ctl.ok().stdout, out.stdout, "control as {who:?}: {ctl:?}");
         assert_ne!(ctl.stderr.trim(), "2 sandbox", "control as {who:?}");
     }
+}
+
+/// The shared objects an ELF file names as NEEDED (`readelf -d`).
+fn needed(path: &std::path::Path) -> Vec<String> {
+    let out = std::process::Command::new("readelf").arg("-d").arg(path).output().expect("readelf (binutils)");
+    assert!(out.status.success(), "readelf -d {}: {out:?}", path.display());
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter(|l| l.contains("(NEEDED)"))
+        .filter_map(|l| Some(l.split_once('[')?.1.trim_end_matches(']').to_owned()))
+        .collect()
+}
+
+/// Every start of a sandboxed program pays for each shared object the preload brings: libseccomp
+/// and the unwinder are linked in, so the loader maps only libc (and itself).
+#[test]
+fn the_preload_needs_only_libc() {
+    let libs = needed(lib());
+    assert!(libs.iter().all(|l| l.starts_with("libc.so") || l.starts_with("ld-linux")), "{libs:?}");
+    assert!(libs.iter().any(|l| l.starts_with("libc.so")), "{libs:?}");
+    // Control: the same reading finds the libraries of a program that has several.
+    let ctl = needed(std::path::Path::new("/usr/bin/python3"));
+    assert!(ctl.iter().any(|l| !l.starts_with("libc.so") && !l.starts_with("ld-linux")), "control: {ctl:?}");
 }
