@@ -25,6 +25,15 @@ fn main() {
         writeln!(out, "    ({name:?}, {nr}),").unwrap();
     }
     out.push_str("];\n");
+    // Where the names starting with each byte begin (and end, at the next byte's entry): a lookup
+    // searches one letter's names instead of all of them.
+    out.push_str("/// `NATIVE[FIRST[b] as usize..FIRST[b + 1] as usize]` holds the names starting with byte `b`.\n");
+    out.push_str("pub static FIRST: [u16; 257] = [");
+    for b in 0..=256usize {
+        let start = table.iter().position(|(name, _)| usize::from(name.as_bytes()[0]) >= b).unwrap_or(table.len());
+        write!(out, "{start}, ").unwrap();
+    }
+    out.push_str("];\n");
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("syscall_table.rs");
     std::fs::write(dest, out).unwrap();
     // The filter cache must not outlive a change of the code that makes filters: its key holds

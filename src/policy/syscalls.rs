@@ -293,7 +293,9 @@ pub fn native_nr(name: &str) -> Option<i32> {
 }
 
 fn native_entry(name: &str) -> Option<(&'static str, i32)> {
-    table::NATIVE.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| table::NATIVE[i])
+    let b = usize::from(*name.as_bytes().first()?);
+    let names = &table::NATIVE[usize::from(table::FIRST[b])..usize::from(table::FIRST[b + 1])];
+    names.binary_search_by(|(n, _)| (*n).cmp(name)).ok().map(|i| names[i])
 }
 
 /// The name of a native syscall number.
@@ -415,36 +417,64 @@ pub fn arch_name() -> &'static str {
 /// - a later rule with the same conditions replaces the earlier one in place;
 /// - a rule comparing one argument (`eq` or `masked_eq`) after an unconditional rule for the
 ///   same syscall is an exception to it (see [`ArgExceptions`]).
-pub fn finish(default_action: Action, rules: Vec<SeccompRule>) -> Result<Seccomp, PolicyError> {
-    // Slots in policy order; per syscall, the slots still holding one of its rules.
-    let mut slots: Vec<Option<SeccompRule>> = Vec::with_capacity(rules.len());
-    let mut by_nr: std::collections::HashMap<i32, Vec<usize>> = std::collections::HashMap::new();
+pub fn finish(default_action: Action, mut rules: Vec<SeccompRule>) -> Result<Seccomp, PolicyError> {
+    // In place, with no map: `alive` marks the rules kept (a rule that replaces an earlier one
+    // with the same conditions moves into its place); per syscall number, `head` and `prev`
+    // chain the places holding its rules. Building maps and copies here cost more than the
+    // rest of reading a long allow list.
+    const NONE: usize = usize::MAX;
+    let n = rules.len();
+    let mut alive = vec![false; n];
+    let mut prev = vec![NONE; n];
+    let mut head = vec![NONE; rules.iter().map(|r| r.nr.max(0) as usize + 1).max().unwrap_or(0)];
     let mut exceptions: Vec<ArgExceptions> = Vec::new();
-    for r in rules {
-        let live = by_nr.entry(r.nr).or_default();
-        if r.args.is_empty() {
-            for i in live.drain(..) {
-                slots[i] = None;
+    for j in 0..n {
+        let nr = rules[j].nr.max(0) as usize;
+        let live = |alive: &[bool], f: &dyn Fn(usize) -> bool| {
+            let mut i = head[nr];
+            while i != NONE {
+                if alive[i] && f(i) {
+                    return Some(i);
+                }
+                i = prev[i];
             }
-            exceptions.retain(|e| e.nr != r.nr);
-        } else if let Some(g) = exceptions.iter_mut().find(|e| e.nr == r.nr) {
-            add_exception(g, r)?;
+            None
+        };
+        if rules[j].args.is_empty() {
+            let mut i = head[nr];
+            while i != NONE {
+                alive[i] = false;
+                i = prev[i];
+            }
+            head[nr] = NONE;
+            exceptions.retain(|e| e.nr != rules[j].nr);
+        } else if let Some(g) = exceptions.iter_mut().find(|e| e.nr == rules[j].nr) {
+            add_exception(g, &rules[j])?;
             continue;
-        } else if let Some(pos) = live.iter().position(|&i| slots[i].as_ref().is_some_and(|o| o.args.is_empty())) {
-            let base = slots[live.remove(pos)].take().expect("a live slot");
-            let mut g =
-                ArgExceptions { name: r.name, nr: r.nr, index: r.args[0].index, base: base.action, cases: Vec::new() };
+        } else if let Some(i) = live(&alive, &|i| rules[i].args.is_empty()) {
+            alive[i] = false;
+            let r = &rules[j];
+            let mut g = ArgExceptions {
+                name: r.name,
+                nr: r.nr,
+                index: r.args[0].index,
+                base: rules[i].action,
+                cases: Vec::new(),
+            };
             add_exception(&mut g, r)?;
             exceptions.push(g);
             continue;
-        } else if let Some(&i) = live.iter().find(|&&i| slots[i].as_ref().is_some_and(|o| o.args == r.args)) {
-            slots[i] = Some(r);
+        } else if let Some(i) = live(&alive, &|i| rules[i].args == rules[j].args) {
+            rules.swap(i, j);
             continue;
         }
-        live.push(slots.len());
-        slots.push(Some(r));
+        alive[j] = true;
+        prev[j] = head[nr];
+        head[nr] = j;
     }
-    Ok(Seccomp { default_action, rules: slots.into_iter().flatten().collect(), exceptions })
+    let mut keep = alive.into_iter();
+    rules.retain(|_| keep.next().unwrap_or(false));
+    Ok(Seccomp { default_action, rules, exceptions })
 }
 
 /// Each case takes at most 7 BPF instructions and a block must fit an 8-bit jump.
@@ -486,7 +516,7 @@ pub fn check_own_calls(s: &Seccomp, origin: &str) -> Result<(), PolicyError> {
     Ok(())
 }
 
-fn add_exception(g: &mut ArgExceptions, r: SeccompRule) -> Result<(), PolicyError> {
+fn add_exception(g: &mut ArgExceptions, r: &SeccompRule) -> Result<(), PolicyError> {
     let err = |msg: String| PolicyError::At { origin: r.src.origin.clone(), ptr: r.src.ptr.clone(), msg };
     let [cmp] = &*r.args else {
         return Err(err(format!(
