@@ -1,10 +1,16 @@
 //! Generates the native syscall table (name -> number, sorted by name) from libseccomp, so that
 //! resolving a policy's names at start-up is a binary search instead of libseccomp's linear scan
-//! per name. Shared by the library and the tools (tools/Cargo.toml points here).
+//! per name, and every syscall group already expanded to it. Shared by the library and the tools
+//! (tools/Cargo.toml points here).
 
 use std::fmt::Write;
 
 use libseccomp::{ScmpArch, ScmpSyscall};
+
+#[allow(dead_code)]
+mod groups {
+    include!("src/policy/groups_table.rs");
+}
 
 fn main() {
     let arch = match std::env::var("CARGO_CFG_TARGET_ARCH").as_deref() {
@@ -34,6 +40,17 @@ fn main() {
         write!(out, "{start}, ").unwrap();
     }
     out.push_str("];\n");
+    // Every group expanded to native syscalls once, here, as indices into NATIVE (integers: no
+    // relocations for the loader): resolving `@system-service` at start-up was hundreds of
+    // name lookups. The order is the one a depth-first walk of the members gives.
+    let (mut flat, mut at) = (Vec::new(), vec![0usize]);
+    for g in groups::GROUPS {
+        flat.extend(expand(g.name, &table));
+        at.push(flat.len());
+    }
+    out.push_str("/// The native syscalls of `GROUPS[i]`: `NATIVE[GROUP_SYSCALLS[k]]` for k in `GROUP_AT[i]..GROUP_AT[i + 1]`.\n");
+    writeln!(out, "pub static GROUP_SYSCALLS: [u16; {}] = {flat:?};", flat.len()).unwrap();
+    writeln!(out, "pub static GROUP_AT: [u32; {}] = {at:?};", at.len()).unwrap();
     let dest = std::path::Path::new(&std::env::var("OUT_DIR").unwrap()).join("syscall_table.rs");
     std::fs::write(dest, out).unwrap();
     // The filter cache must not outlive a change of the code that makes filters: its key holds
@@ -43,7 +60,13 @@ fn main() {
     let root = if root.join("src/seccomp/compile.rs").exists() { root } else { root.join("..") };
     // Absolute: the tools package runs this script from ../build.rs.
     println!("cargo:rerun-if-changed={}", root.join("build.rs").display());
-    for f in ["src/seccomp/compile.rs", "src/policy/syscalls.rs", "src/policy/groups.rs", "src/policy/values.rs"] {
+    for f in [
+        "src/seccomp/compile.rs",
+        "src/policy/syscalls.rs",
+        "src/policy/groups.rs",
+        "src/policy/groups_table.rs",
+        "src/policy/values.rs",
+    ] {
         let p = root.join(f);
         println!("cargo:rerun-if-changed={}", p.display());
         for b in std::fs::read(&p).unwrap_or_default() {
@@ -75,4 +98,29 @@ fn static_unwinder() {
         println!("cargo:rustc-link-lib=static=gcc_eh");
     }
     println!("cargo:rerun-if-env-changed=CC");
+}
+
+/// A group's native syscalls (indices into the sorted `table`), each once, in depth-first
+/// member order; names the architecture lacks are skipped.
+fn expand(name: &str, table: &[(String, i32)]) -> Vec<usize> {
+    let (mut out, mut seen_nr, mut seen_groups) = (Vec::new(), Vec::new(), Vec::new());
+    let mut stack = vec![name];
+    while let Some(g) = stack.pop() {
+        if seen_groups.contains(&g) {
+            continue;
+        }
+        let Some(group) = groups::GROUPS.iter().find(|x| x.name == g) else { continue };
+        seen_groups.push(g);
+        for m in group.members {
+            if m.starts_with('@') {
+                stack.push(m);
+            } else if let Ok(i) = table.binary_search_by(|(n, _)| n.as_str().cmp(m)) {
+                if !seen_nr.contains(&table[i].1) {
+                    seen_nr.push(table[i].1);
+                    out.push(i);
+                }
+            }
+        }
+    }
+    out
 }

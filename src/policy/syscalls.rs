@@ -372,22 +372,12 @@ pub fn expand_group(name: &str, out: &mut Vec<(&'static str, i32)>) {
     for (_, nr) in out.iter() {
         mark(*nr);
     }
-    let mut stack = vec![name.to_owned()];
-    let mut seen_groups = Vec::new();
-    while let Some(g) = stack.pop() {
-        if seen_groups.contains(&g) {
-            continue;
-        }
-        let Some(group) = groups::find(&g) else { continue };
-        seen_groups.push(g);
-        for m in group.members {
-            if m.starts_with('@') {
-                stack.push((*m).to_owned());
-            } else if let Some(entry) = native_entry(m) {
-                if (0..1024).contains(&entry.1) && mark(entry.1) {
-                    out.push(entry);
-                }
-            }
+    let Some(g) = groups::GROUPS.iter().position(|g| g.name == name) else { return };
+    let (from, to) = (table::GROUP_AT[g] as usize, table::GROUP_AT[g + 1] as usize);
+    for &k in &table::GROUP_SYSCALLS[from..to] {
+        let entry = table::NATIVE[usize::from(k)];
+        if mark(entry.1) {
+            out.push(entry);
         }
     }
 }
