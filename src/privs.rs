@@ -75,16 +75,32 @@ fn cap_mask(caps: &[u8]) -> u64 {
 fn drop_bounding(keep: u64) -> Result<()> {
     let (_, permitted, _) = sys::capget().at(Step::Privs, || "capget()".into())?;
     let can_drop = permitted & (1 << CAP_SETPCAP) != 0;
+    if can_drop {
+        // Dropping a capability already gone succeeds, and one past the kernel's last fails
+        // with EINVAL: one call per capability finds the end too.
+        for cap in (0..64u8).filter(|c| keep & (1 << c) == 0) {
+            match sys::capbset_drop(cap) {
+                Ok(()) => {}
+                Err(nix::errno::Errno::EINVAL) if cap > 0 => return Ok(()),
+                Err(e) => {
+                    return Err(Error::call(
+                        Step::Privs,
+                        format!("prctl(PR_CAPBSET_DROP, {})", capability_name(cap)),
+                        e,
+                    ));
+                }
+            }
+        }
+        return Ok(());
+    }
+    if permitted == 0 {
+        return Ok(());
+    }
     for cap in 0..=sys::last_cap() {
         if keep & (1 << cap) != 0 {
             continue;
         }
-        // Dropping a capability already gone succeeds: no need to read the set first.
-        if can_drop {
-            sys::capbset_drop(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_DROP, {})", capability_name(cap)))?;
-        } else if permitted != 0
-            && sys::capbset_read(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_READ, {})", capability_name(cap)))?
-        {
+        if sys::capbset_read(cap).at(Step::Privs, || format!("prctl(PR_CAPBSET_READ, {})", capability_name(cap)))? {
             return Err(Error::refused(
                 Step::Privs,
                 "cannot empty the capability bounding set without CAP_SETPCAP",
