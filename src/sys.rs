@@ -101,13 +101,26 @@ impl EnvEntry {
     }
 }
 
-/// A procfs file, read in one go: its size reads 0, so `fs::read_to_string` would grow its buffer
-/// from 32 bytes, one read(2) per doubling.
+/// A procfs file, read in one go: its size reads 0, so `fs::read_to_string` would ask for it
+/// (statx, lseek) and then grow its buffer from 32 bytes, one read(2) per doubling.
 pub fn read_proc_file(path: &str) -> std::io::Result<String> {
     use std::io::Read;
-    let mut text = String::with_capacity(4096);
-    std::fs::File::open(path)?.read_to_string(&mut text)?;
-    Ok(text)
+    let mut f = std::fs::File::open(path)?;
+    let mut buf = vec![0u8; 4096];
+    let mut len = 0;
+    loop {
+        if len == buf.len() {
+            buf.resize(len * 2, 0);
+        }
+        match f.read(&mut buf[len..]) {
+            Ok(0) => break,
+            Ok(n) => len += n,
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    buf.truncate(len);
+    String::from_utf8(buf).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))
 }
 
 /// The initial environment block `[env_start, env_end)`: fields 50 and 51 of /proc/self/stat.

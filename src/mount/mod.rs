@@ -208,12 +208,18 @@ fn apply(op: &Op, old: &str, sources: &mut dyn Iterator<Item = OwnedFd>) -> Resu
 /// A minimal /dev: a tmpfs holding the host's harmless nodes (bound, since mknod is refused in
 /// a user namespace), a private devpts, a shm tmpfs and the usual links.
 fn dev(dst: &str, old: &str) -> Result<()> {
-    // Hold the host nodes (and the terminal) before the tmpfs may hide them (root: host).
-    let mut held: Vec<(&str, OwnedFd)> = Vec::new();
+    // With the host's root kept, the tmpfs hides the host nodes: hold them first. Under a new
+    // root they stay reachable through the old one, by name.
+    let mut held: Vec<(&str, Option<OwnedFd>)> = Vec::new();
     for n in DEV_NODES {
         let p = format!("{old}/dev/{n}");
-        let fd = open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
-            .map_err(|e| err(format!("open({p})"), e))?;
+        let fd = match old {
+            "" => Some(
+                open(p.as_str(), OFlag::O_PATH | OFlag::O_CLOEXEC, Mode::empty())
+                    .map_err(|e| err(format!("open({p})"), e))?,
+            ),
+            _ => None,
+        };
         held.push((n, fd));
     }
     let console = terminal_node(old);
@@ -223,7 +229,7 @@ fn dev(dst: &str, old: &str) -> Result<()> {
     for (n, fd) in &held {
         let node = format!("{dst}/{n}");
         apply(&Op::Touch(node.clone()), "", &mut std::iter::empty())?;
-        bind(&through_fd(fd), &node)?;
+        bind(&fd.as_ref().map_or_else(|| format!("{old}/dev/{n}"), through_fd), &node)?;
     }
     if let Some(fd) = &console {
         // The inherited terminal, so that ttyname() finds it by scanning /dev (a fresh devpts

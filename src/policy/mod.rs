@@ -389,14 +389,17 @@ fn find_extends(name: &str, dir: Option<&Path>, search: &[PathBuf], cwd: &str) -
         if candidate.is_file() {
             return canonical(&candidate, None).map_err(|e| e.to_string());
         }
-        tried.push(d.display().to_string());
+        if d.is_dir() {
+            tried.push(d.display().to_string());
+        }
     }
     Err(format!("no policy named \"{name}\" (looked for {file} in: {})", tried.join(", ")))
 }
 
 /// Where installed policies are, for a library at `lib`: `PREFIX/share/selfbox/policy` for
 /// `PREFIX/lib/selfbox/libselfbox.so`, `policy/` of a build tree (`target/*/libselfbox.so`),
-/// then the system-wide directories. Only those that exist.
+/// then the system-wide directories. Whether they exist is left to the lookup: most policies
+/// extend nothing by name, and every start would pay for the checks.
 pub fn installed_dirs(lib: &Path) -> Vec<PathBuf> {
     let dir = lib.parent().unwrap_or(Path::new("/"));
     let up2 = dir.parent().and_then(Path::parent).unwrap_or(Path::new("/"));
@@ -406,9 +409,7 @@ pub fn installed_dirs(lib: &Path) -> Vec<PathBuf> {
         PathBuf::from("/usr/local/share/selfbox/policy"),
         PathBuf::from("/usr/share/selfbox/policy"),
     ]
-    .into_iter()
-    .filter(|d| d.is_dir())
-    .collect()
+    .into()
 }
 
 /// The first `/etc/passwd` entry (its fields) for which `f` says something; read without NSS

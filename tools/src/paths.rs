@@ -26,9 +26,10 @@ pub fn discover() -> Layout {
 }
 
 impl Layout {
-    /// The directories `"extends": "name"` searches, exactly as the preload computes them.
+    /// The directories `"extends": "name"` searches, exactly as the preload computes them; only
+    /// those that exist.
     pub fn policy_dirs(&self) -> Vec<PathBuf> {
-        policy::installed_dirs(&self.lib)
+        policy::installed_dirs(&self.lib).into_iter().filter(|d| d.is_dir()).collect()
     }
 
     /// A policy given on the command line: inline JSON (starting with `{`), a file path (it holds
