@@ -89,6 +89,7 @@ fn main() {
 /// aborts on panic); the static copy satisfies those names first and `--as-needed` then drops
 /// libgcc_s. Without libgcc_eh.a the library simply keeps needing libgcc_s.
 fn static_unwinder() {
+    println!("cargo:rerun-if-env-changed=CC");
     let cc = std::env::var("CC").unwrap_or_else(|_| "cc".into());
     let Ok(out) = std::process::Command::new(&cc).arg("-print-file-name=libgcc_eh.a").output() else { return };
     let path = std::path::PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
@@ -97,7 +98,6 @@ fn static_unwinder() {
         println!("cargo:rustc-link-search=native={}", dir.display());
         println!("cargo:rustc-link-lib=static=gcc_eh");
     }
-    println!("cargo:rerun-if-env-changed=CC");
 }
 
 /// A group's native syscalls (indices into the sorted `table`), each once, in depth-first
