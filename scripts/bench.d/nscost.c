@@ -47,7 +47,8 @@ static int cmp(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-// Runs `body` in a fresh child; it writes its timings (us) to the pipe.
+// One round in a fresh child: the namespaces one at a time (`separate`) or all in one call;
+// the child sends its timings (us) back through a pipe.
 static void round_in_child(int separate, double *out) {
     int p[2];
     if (pipe(p)) {
