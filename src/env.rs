@@ -29,6 +29,13 @@ impl LibId {
         LibId { path: path.to_owned(), file }
     }
 
+    /// The directory holding this library, every symlink resolved (where the filter cache and
+    /// the `/dev` template are looked for); `None` if the loader's path does not lead to it.
+    pub fn dir(&self) -> Option<std::path::PathBuf> {
+        let lib = std::fs::canonicalize(&self.path).ok()?;
+        lib.parent().map(std::path::Path::to_path_buf)
+    }
+
     fn matches(&self, entry: &[u8]) -> bool {
         use std::os::unix::ffi::OsStrExt;
         use std::os::unix::fs::MetadataExt;

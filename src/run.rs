@@ -1,7 +1,6 @@
 //! The orchestrator: one line per pipeline step (see the crate docs), nothing else.
 
 use std::os::fd::AsRawFd;
-use std::path::Path;
 
 use crate::caller;
 use crate::env::{self, LibId};
@@ -30,7 +29,9 @@ pub fn run(start: &Start) -> Result<()> {
     debug!("policy", "loaded {} ({} files)", policy.origin, policy.files.len());
     let plan = mount::plan(&policy, &RealHost)?;
     debug!("policy", "mount plan: {} operations", plan.ops.len());
-    let filter = seccomp::prepare(&policy, Path::new(&start.lib.path), caller.real_root)?;
+    let lib_dir = start.lib.dir();
+    let dev_template = mount::dev_template(&plan, lib_dir.as_deref())?;
+    let filter = seccomp::prepare(&policy, lib_dir.as_deref(), caller.real_root)?;
     let status = limits::StatusFd::from_env()?;
     debug!("policy", "namespaces {:?}", policy.namespace_names());
     // 4. environment
@@ -44,7 +45,7 @@ pub fn run(start: &Start) -> Result<()> {
     userns::unshare_all(&policy, &id)?;
     // 8. filesystem
     if policy.has(libc::CLONE_NEWNS) {
-        mount::build(&plan)?;
+        mount::build(&plan, dev_template.as_deref())?;
     }
     // 9. fork #1: returns in PID 1; the caller's process supervises.
     let sup = Supervision {
@@ -82,6 +83,6 @@ pub fn run(start: &Start) -> Result<()> {
     // The program's heap pages are still shared with the supervisor, copy-on-write: freeing
     // what the sandbox was built from would copy a dozen of them before `main`, for memory
     // the program can do without.
-    std::mem::forget((policy, plan, caller, filter));
+    std::mem::forget((policy, plan, caller, filter, lib_dir, dev_template));
     started
 }

@@ -3,6 +3,9 @@
 
 mod common;
 
+use std::os::unix::fs::PermissionsExt;
+use std::path::Path;
+
 use common::*;
 
 #[test]
@@ -277,4 +280,92 @@ fn minimal_dev() {
         assert_eq!(lines[1], "4");
         assert_eq!(lines[2], "null-ok");
     }
+}
+
+/// What a program sees of /dev: each entry's type, device numbers and mode (not its owner: the
+/// template is root's, the built /dev the sandbox user's), the mount's flags, and use.
+const DEV_VIEW: &str = "stat -c '%n %F %t:%T %a' /dev /dev/*; \
+    grep ' /dev ' /proc/self/mountinfo | cut -d' ' -f6 | tr , '\\n' | grep -xE 'ro|nosuid|noexec|nodev' | sort | tr '\\n' ' '; echo; \
+    echo x > /dev/null && head -c 4 /dev/zero | wc -c; touch /dev/shm/f && echo shm-ok; ls /dev/pts; \
+    mkdir /dev/x 2>&1 | grep -o 'Read-only'";
+
+/// The prepared /dev (`selfbox cache dev`) is bound instead of built, and the program sees the
+/// same; one that differs from what `cache dev` makes, or that others could write, is not used.
+#[test]
+fn prepared_dev_template() {
+    if !is_root() {
+        eprintln!("skipped: prepared /dev: making device nodes needs root");
+        return;
+    }
+    let s = Scratch::new("devtpl");
+    // Closed to others, as an installation's directory is.
+    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    let make = |name: &str| {
+        let d = s.path(name);
+        let out =
+            bare(Who::Root).run(&[&tool().display().to_string(), "cache", "dev", "--dir", &d.display().to_string()]);
+        assert_eq!(out.status(), 0, "{out:#?}");
+        d
+    };
+    let good = make("good");
+    let run = |who: Who, tpl: &Path| {
+        sandboxed(who, &default_policy())
+            .env("SELFBOX_LOG", "debug")
+            .env("SELFBOX_DEV_TEMPLATE", &tpl.display().to_string())
+            .sh(DEV_VIEW)
+    };
+    let used = "/dev: the prepared template";
+    for who in identities() {
+        let built = sandboxed(who, &default_policy()).env("SELFBOX_DEV_TEMPLATE", "off").sh(DEV_VIEW);
+        let t = run(who, &good);
+        assert!(t.ok().stderr.contains(used), "as {who:?}: {t:#?}");
+        assert_eq!(t.stdout, built.ok().stdout, "as {who:?}: the template's /dev differs from the built one");
+        assert!(t.stdout.contains("/dev/null character special file 1:3 666"), "{}", t.stdout);
+        assert!(t.stdout.contains("noexec nosuid ro \n4\nshm-ok\nptmx\nRead-only"), "{}", t.stdout);
+    }
+    // Each of these is refused, and /dev is built as before (the program still runs).
+    let extra = make("extra");
+    std::fs::remove_file(extra.join("null")).unwrap();
+    let mknod = |p: &Path, maj: &str, min: &str| {
+        let out = bare(Who::Root).run(&["/usr/bin/mknod", "-m", "666", &p.display().to_string(), "c", maj, min]);
+        assert_eq!(out.status(), 0, "{out:#?}");
+    };
+    mknod(&extra.join("null"), "1", "1");
+    let more = make("more");
+    mknod(&more.join("mem"), "1", "1");
+    let open = make("open");
+    std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
+    let cases =
+        [(&extra, "is not character device 1:3"), (&more, "holds \"mem\""), (&open, "writable by group or others")];
+    for who in identities() {
+        for (dir, why) in &cases {
+            let out = run(who, dir);
+            assert!(!out.ok().stderr.contains(used), "{} as {who:?}: {out:#?}", dir.display());
+            assert!(out.stderr.contains("/dev template not used") && out.stderr.contains(why), "{out:#?}");
+            assert!(out.stdout.contains("/dev/null character special file 1:3 666"), "{}", out.stdout);
+            assert!(!out.stdout.contains("/dev/mem"), "{}", out.stdout);
+        }
+    }
+    // With a terminal to offer as /dev/console (which the template has no place for), /dev is
+    // built; the control is the same run without a terminal, above.
+    if Path::new("/usr/bin/script").exists() {
+        for who in identities() {
+            let inner = format!(
+                "env LD_PRELOAD={} SELFBOX_POLICY={} SELFBOX_LOG=debug SELFBOX_DEV_TEMPLATE={} sh -c 'tty; test -c /dev/null && echo null-ok'",
+                lib().display(),
+                default_policy(),
+                good.display()
+            );
+            let out = bare(who).run(&["/usr/bin/script", "-qec", &inner, "/dev/null"]);
+            assert!(out.ok().stdout.contains("/dev/console") && out.stdout.contains("null-ok"), "as {who:?}: {out:#?}");
+            assert!(out.stdout.contains("/dev: built, to offer the terminal as console"), "{out:#?}");
+        }
+    } else {
+        eprintln!("skipped: prepared /dev with a terminal: script(1) is missing");
+    }
+    // A relative name is a mistake, refused like every bad setting.
+    let out = sandboxed(Who::Root, &default_policy()).env("SELFBOX_DEV_TEMPLATE", "dev").sh("echo ran");
+    assert_eq!(out.status(), 125, "{out:#?}");
+    assert!(out.stderr.starts_with("selfbox: mount: SELFBOX_DEV_TEMPLATE=dev is neither"), "{out:#?}");
+    assert_eq!(out.stdout, "");
 }

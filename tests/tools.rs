@@ -1329,6 +1329,26 @@ fn check_filters(root: &Path, trusted: bool) {
     }
 }
 
+/// The installation's prepared /dev (made when installed as root) is bound when `trusted`, as
+/// every identity; otherwise /dev is built.
+fn check_dev(root: &Path, trusted: bool) {
+    let dev = root.join("lib/selfbox/dev");
+    assert_eq!(dev.join("null").exists(), is_root(), "{}", dev.display());
+    let libso = root.join("lib/selfbox/libselfbox.so").display().to_string();
+    for who in identities() {
+        let out = bare(who)
+            .env("LD_PRELOAD", &libso)
+            .env("SELFBOX_POLICY", &default_policy())
+            .env("SELFBOX_LOG", "debug")
+            .run(&["/bin/sh", "-c", "echo x > /dev/null && ls /dev/pts"]);
+        assert_eq!(out.ok().stdout, "ptmx\n");
+        let used = out.stderr.contains("/dev: the prepared template");
+        assert_eq!(used, trusted && is_root(), "as {who:?}, trusted {trusted}: {out:#?}");
+        let refused = out.stderr.contains("/dev template not used: ");
+        assert_eq!(refused, !trusted && is_root(), "as {who:?}: {out:#?}");
+    }
+}
+
 /// Checks an installation whose PREFIX is at `root` on this machine (DESTDIR + PREFIX).
 fn check_installation(s: &Scratch, root: &Path) {
     let bin = root.join("bin/selfbox");
@@ -1410,6 +1430,7 @@ fn install_into_a_destdir() {
     check_installation(&s, &dest.join("usr"));
     // The scratch directory is open to everyone: a program could have planted entries there.
     check_filters(&dest.join("usr"), false);
+    check_dev(&dest.join("usr"), false);
 }
 
 #[test]
@@ -1427,12 +1448,40 @@ fn install_into_a_prefix() {
         std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
         check_filters(&prefix, true);
     }
+    check_dev(&prefix, is_root());
     // Control: without the library beside it, the launcher does not find one.
     std::fs::remove_file(prefix.join("lib/selfbox/libselfbox.so")).unwrap();
     let b = prefix.join("bin/selfbox").display().to_string();
     let out =
         bare(identities()[0]).env_remove("SELFBOX_LIB").run(&[&b, "run", "-p", &default_policy(), "--", "/bin/true"]);
     assert_refused(&out, "selfbox: run: the library ", &["SELFBOX_LIB"], "library removed");
+}
+
+/// `cache dev` makes device nodes: root only. It never empties a directory that holds anything
+/// but a template's names (a wrong --dir), and replaces a template it made.
+#[test]
+fn cache_dev_refusals() {
+    let s = Scratch::new("cachedev");
+    // Closed to others, or the preload would not use what it makes (and `cache dev` says so).
+    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    for who in identities() {
+        let dir = s.path(&format!("dev-{who:?}")).display().to_string();
+        let out = selfbox(who, &["cache", "dev", "--dir", &dir]);
+        if who == Who::User || !is_root() {
+            assert_refused(&out, "selfbox: cache dev: making device nodes needs root", &["root"], "as a user");
+            assert!(!Path::new(&dir).exists());
+            continue;
+        }
+        assert_eq!(out.ok().stdout.trim(), format!("{dir}: /dev template ready"));
+        // Again over its own output: replaced.
+        selfbox(who, &["cache", "dev", "--dir", &dir]).ok();
+        // A directory holding anything else is left alone.
+        let other = s.dir("other");
+        s.file("other/keep", "x");
+        let out = selfbox(who, &["cache", "dev", "--dir", &other.display().to_string()]);
+        assert_refused(&out, "selfbox: cache dev: ", &["not replaced"], "foreign directory");
+        assert!(other.join("keep").exists());
+    }
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1468,7 +1517,7 @@ fn help_and_version_exit_0() {
 #[test]
 fn unknown_commands_and_options_exit_2() {
     for who in identities() {
-        let cases: [&[&str]; 15] = [
+        let cases: [&[&str]; 17] = [
             &[],
             &["frobnicate"],
             &["--frobnicate"],
@@ -1484,6 +1533,8 @@ fn unknown_commands_and_options_exit_2() {
             &["cache"],
             &["cache", "frobnicate"],
             &["cache", "build", "--frobnicate"],
+            &["cache", "dev", "--frobnicate"],
+            &["cache", "dev", "extra"],
         ];
         for args in cases {
             let out = selfbox(who, args);

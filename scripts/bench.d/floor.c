@@ -2,6 +2,7 @@
 // to read, no error messages, no signal relay, no cgroup, no checks; a filter of the same length
 // as default's (FLOOR_INSNS instructions). The benchmark runs it beside selfbox to show what the
 // kernel's own work costs on the machine at hand, so that selfbox's overhead over it is visible.
+// With SELFBOX_DEV_TEMPLATE set (as selfbox, given a prepared /dev), /dev is that directory bound.
 // Not a sandbox to use: any failure exits 125 with perror's line.
 #define _GNU_SOURCE
 #include <dlfcn.h>
@@ -96,19 +97,28 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
         if (symlink(links[i][0], links[i][1])) die(links[i][1]);
     mkdir("/proc", 0755);
     mkdir("/dev", 0755);
-    if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) die("/dev");
-    const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
-    for (unsigned i = 0; i < sizeof nodes / sizeof nodes[0]; i++) dev_node(nodes[i]);
-    mkdir("/dev/pts", 0755);
+    const char *template = getenv("SELFBOX_DEV_TEMPLATE");
+    if (template && template[0] == '/') {
+        char src[256];
+        snprintf(src, sizeof src, "/.oldroot%s", template);
+        if (mount(src, "/dev", NULL, MS_BIND, NULL)) die("/dev template");
+        struct mount_attr a = { .attr_set = MOUNT_ATTR_NOSUID | MOUNT_ATTR_NOEXEC };
+        if (syscall(SYS_mount_setattr, AT_FDCWD, "/dev", 0, &a, sizeof a)) die("/dev flags");
+    } else {
+        if (mount("tmpfs", "/dev", "tmpfs", MS_NOSUID | MS_NOEXEC, "mode=0755")) die("/dev");
+        const char *nodes[] = { "null", "zero", "full", "random", "urandom", "tty" };
+        for (unsigned i = 0; i < sizeof nodes / sizeof nodes[0]; i++) dev_node(nodes[i]);
+        mkdir("/dev/pts", 0755);
+        mkdir("/dev/shm", 0755);
+        const char *devlinks[][2] = { {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
+                                      {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
+                                      {"pts/ptmx", "/dev/ptmx"} };
+        for (unsigned i = 0; i < sizeof devlinks / sizeof devlinks[0]; i++)
+            if (symlink(devlinks[i][0], devlinks[i][1])) die(devlinks[i][1]);
+    }
     if (mount("devpts", "/dev/pts", "devpts", MS_NOSUID | MS_NOEXEC, "newinstance,ptmxmode=0666,mode=620"))
         die("/dev/pts");
-    mkdir("/dev/shm", 0755);
     if (mount("tmpfs", "/dev/shm", "tmpfs", MS_NOSUID | MS_NODEV, "mode=1777")) die("/dev/shm");
-    const char *devlinks[][2] = { {"/proc/self/fd", "/dev/fd"}, {"/proc/self/fd/0", "/dev/stdin"},
-                                  {"/proc/self/fd/1", "/dev/stdout"}, {"/proc/self/fd/2", "/dev/stderr"},
-                                  {"pts/ptmx", "/dev/ptmx"} };
-    for (unsigned i = 0; i < sizeof devlinks / sizeof devlinks[0]; i++)
-        if (symlink(devlinks[i][0], devlinks[i][1])) die(devlinks[i][1]);
     mkdir("/tmp", 01777);
     if (mount("tmpfs", "/tmp", "tmpfs", MS_NOSUID | MS_NODEV, "size=268435456,mode=1777")) die("/tmp");
     ro("/usr", 1);

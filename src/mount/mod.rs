@@ -14,6 +14,7 @@ use crate::log::debug;
 use crate::policy::Root;
 use crate::sys;
 
+pub mod devtpl;
 mod plan;
 pub use plan::{Op, Plan, RealHost, plan};
 
@@ -22,15 +23,6 @@ const OLD_ROOT: &str = "/.oldroot";
 /// The directory the new root tmpfs is mounted on before the pivot.
 const STAGING: &str = "/tmp";
 
-/// Device nodes of the minimal `/dev`, bound from the host (mknod is refused in a user namespace).
-const DEV_NODES: &[&str] = &["null", "zero", "full", "random", "urandom", "tty"];
-const DEV_LINKS: &[(&str, &str)] = &[
-    ("fd", "/proc/self/fd"),
-    ("stdin", "/proc/self/fd/0"),
-    ("stdout", "/proc/self/fd/1"),
-    ("stderr", "/proc/self/fd/2"),
-    ("ptmx", "pts/ptmx"),
-];
 /// Parts of a fresh procfs that must not be writable from the sandbox (they reach global state).
 const PROC_READONLY: &[&str] = &["sys", "sysrq-trigger"];
 /// Writable only by real root; made read-only too when the program keeps real root.
@@ -46,15 +38,52 @@ fn err(call: String, e: nix::errno::Errno) -> Error {
     Error::call(Step::Mount, call, e)
 }
 
+/// Step 3: the prepared `/dev` to bind (see `devtpl`), when the plan makes a `/dev` and one
+/// passes the checks: `SELFBOX_DEV_TEMPLATE` (a directory, or `off`), else `dev` beside this
+/// library (`lib_dir`, canonical).
+pub fn dev_template(plan: &Plan, lib_dir: Option<&Path>) -> Result<Option<String>> {
+    if !plan.ops.iter().any(|op| matches!(op, Op::Dev { .. })) {
+        return Ok(None);
+    }
+    let dir = match crate::env::caller_var("SELFBOX_DEV_TEMPLATE").filter(|v| !v.is_empty()).as_deref() {
+        Some(b"off") => return Ok(None),
+        Some(v) if v.starts_with(b"/") => String::from_utf8_lossy(v).into_owned(),
+        Some(v) => {
+            return Err(Error::refused(
+                Step::Mount,
+                format!("SELFBOX_DEV_TEMPLATE={} is neither an absolute directory nor off", String::from_utf8_lossy(v)),
+                "name a directory made by selfbox cache dev, or off",
+            ));
+        }
+        None => match lib_dir.map(|d| d.join("dev")) {
+            Some(d) if std::fs::symlink_metadata(&d).is_ok() => d.display().to_string(),
+            _ => return Ok(None),
+        },
+    };
+    match devtpl::check(Path::new(&dir), crate::seccomp::untrusted_dir) {
+        Ok(()) => Ok(Some(dir)),
+        Err(why) => {
+            debug!("mount", "/dev template not used: {why}");
+            Ok(None)
+        }
+    }
+}
+
 /// Makes `/` private, builds the new root (or keeps the host's) and applies every planned mount,
 /// then the read-only flags. The old root stays reachable until PID 1 has mounted `/proc`.
-pub fn build(plan: &Plan) -> Result<()> {
+/// `dev_template`: from `dev_template`.
+pub fn build(plan: &Plan, dev_template: Option<&str>) -> Result<()> {
     // Every later mount must stay inside this namespace (mount_namespaces(7)).
     mount(None::<&str>, "/", None::<&str>, MsFlags::MS_REC | MsFlags::MS_PRIVATE, None::<&str>)
         .map_err(|e| err("mount(/, MS_REC|MS_PRIVATE)".into(), e))?;
     // Hold every bind source now, while paths are the host's, refusing symlinks: the plan
     // resolved them, so one found now was put there since (a swapped path component).
     let sources = hold_sources(plan)?;
+    // Held too, since a mount of the plan may hide its path when the host's root is kept.
+    let template = match dev_template {
+        Some(t) => Some(sys::open_path_no_symlinks(&c(t)).map_err(|e| err(format!("openat2({t}, O_PATH)"), e))?),
+        None => None,
+    };
     let old = match plan.root {
         Root::Host => "",
         Root::Tmpfs => {
@@ -72,7 +101,10 @@ pub fn build(plan: &Plan) -> Result<()> {
     };
     let mut sources = sources.into_iter();
     for op in &plan.ops {
-        apply(op, old, &mut sources)?;
+        match op {
+            Op::Dev { dst } => dev(dst, old, template.as_ref())?,
+            _ => apply(op, old, &mut sources)?,
+        }
     }
     for a in &plan.attrs {
         let (set, clear) = if a.readonly { (sys::MOUNT_ATTR_RDONLY, 0) } else { (0, sys::MOUNT_ATTR_RDONLY) };
@@ -167,7 +199,7 @@ fn apply(op: &Op, old: &str, sources: &mut dyn Iterator<Item = OwnedFd>) -> Resu
             )
             .map_err(|e| err(format!("mount(tmpfs, {dst}, {opts})"), e))
         }
-        Op::Dev { dst } => dev(dst, old),
+        Op::Dev { dst } => dev(dst, old, None),
         Op::Symlink { link, dst } => {
             std::os::unix::fs::symlink(link, dst).at(Step::Mount, || format!("symlink({link}, {dst})"))
         }
@@ -205,13 +237,29 @@ fn apply(op: &Op, old: &str, sources: &mut dyn Iterator<Item = OwnedFd>) -> Resu
     }
 }
 
-/// A minimal /dev: a tmpfs holding the host's harmless nodes (bound, since mknod is refused in
-/// a user namespace), a private devpts, a shm tmpfs and the usual links.
-fn dev(dst: &str, old: &str) -> Result<()> {
+/// A minimal /dev: the prepared template bound (`template`, held), or else a tmpfs holding the
+/// host's harmless nodes (bound, since mknod is refused in a user namespace) and the usual
+/// links; either way a private devpts and a shm tmpfs.
+fn dev(dst: &str, old: &str, template: Option<&OwnedFd>) -> Result<()> {
+    let through_fd = |fd: &OwnedFd| format!("{old}/proc/self/fd/{}", fd.as_raw_fd());
+    let console = terminal_node(old);
+    if let Some(t) = template {
+        // The template holds no console to bind the caller's terminal onto: built then.
+        if console.is_none() {
+            // Not recursive: nothing mounted below the template on the host comes along.
+            mount(Some(through_fd(t).as_str()), dst, None::<&str>, MsFlags::MS_BIND, None::<&str>)
+                .map_err(|e| err(format!("bind /dev template -> {dst}"), e))?;
+            sys::mount_setattr(&c(dst), false, sys::MOUNT_ATTR_NOSUID | sys::MOUNT_ATTR_NOEXEC, 0)
+                .map_err(|e| err(format!("mount_setattr({dst}, MOUNT_ATTR_NOSUID|MOUNT_ATTR_NOEXEC)"), e))?;
+            debug!("mount", "{dst}: the prepared template");
+            return dev_mounts(dst);
+        }
+        debug!("mount", "{dst}: built, to offer the terminal as console");
+    }
     // With the host's root kept, the tmpfs hides the host nodes: hold them first. Under a new
     // root they stay reachable through the old one, by name.
     let mut held: Vec<(&str, Option<OwnedFd>)> = Vec::new();
-    for n in DEV_NODES {
+    for (n, _, _) in devtpl::NODES {
         let p = format!("{old}/dev/{n}");
         let fd = match old {
             "" => Some(
@@ -222,10 +270,8 @@ fn dev(dst: &str, old: &str) -> Result<()> {
         };
         held.push((n, fd));
     }
-    let console = terminal_node(old);
     mount(Some("tmpfs"), dst, Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NOEXEC, Some("mode=0755"))
         .map_err(|e| err(format!("mount(tmpfs, {dst})"), e))?;
-    let through_fd = |fd: &OwnedFd| format!("{old}/proc/self/fd/{}", fd.as_raw_fd());
     for (n, fd) in &held {
         let node = format!("{dst}/{n}");
         apply(&Op::Touch(node.clone()), "", &mut std::iter::empty())?;
@@ -238,8 +284,18 @@ fn dev(dst: &str, old: &str) -> Result<()> {
         apply(&Op::Touch(node.clone()), "", &mut std::iter::empty())?;
         bind(&through_fd(fd), &node)?;
     }
+    for d in devtpl::DIRS {
+        mkdir_all(&format!("{dst}/{d}"))?;
+    }
+    for (name, link) in devtpl::LINKS {
+        apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "", &mut std::iter::empty())?;
+    }
+    dev_mounts(dst)
+}
+
+/// The filesystems on a minimal /dev's mountpoints.
+fn dev_mounts(dst: &str) -> Result<()> {
     let pts = format!("{dst}/pts");
-    mkdir_all(&pts)?;
     // No gid= option: group 5 is not mapped inside a user namespace.
     mount(
         Some("devpts"),
@@ -250,13 +306,8 @@ fn dev(dst: &str, old: &str) -> Result<()> {
     )
     .map_err(|e| err(format!("mount(devpts, {pts})"), e))?;
     let shm = format!("{dst}/shm");
-    mkdir_all(&shm)?;
     mount(Some("tmpfs"), shm.as_str(), Some("tmpfs"), MsFlags::MS_NOSUID | MsFlags::MS_NODEV, Some("mode=1777"))
-        .map_err(|e| err(format!("mount(tmpfs, {shm})"), e))?;
-    for (name, link) in DEV_LINKS {
-        apply(&Op::Symlink { link: (*link).to_owned(), dst: format!("{dst}/{name}") }, "", &mut std::iter::empty())?;
-    }
-    Ok(())
+        .map_err(|e| err(format!("mount(tmpfs, {shm})"), e))
 }
 
 /// The inherited terminal's device node, opened by its name through the old root: a

@@ -29,9 +29,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// `lib`: this library's path; `program_uid`: the uid the program runs as, outside any user
+    /// `lib_dir`: this library's directory, canonical; `program_uid`: the uid the program runs as, outside any user
     /// namespace; `real_root`: whether the caller is real root (who alone writes entries).
-    pub fn locate(lib: &Path, program_uid: u32, real_root: bool) -> Result<Cache> {
+    pub fn locate(lib_dir: Option<&Path>, program_uid: u32, real_root: bool) -> Result<Cache> {
         let none = Cache { read: Vec::new(), write: None };
         let chosen = caller_var("SELFBOX_FILTER_CACHE").filter(|v| !v.is_empty());
         let (read, write) = match chosen.as_deref() {
@@ -51,8 +51,7 @@ impl Cache {
                 ));
             }
             None => {
-                let lib = std::fs::canonicalize(lib).unwrap_or_default();
-                let shipped = lib.parent().map(|d| d.join("filters"));
+                let shipped = lib_dir.map(|d| d.join("filters"));
                 (shipped.into_iter().chain([PathBuf::from(RUNTIME_DIR)]).collect(), Some(PathBuf::from(RUNTIME_DIR)))
             }
         };

@@ -19,15 +19,17 @@ mod cache;
 mod cache_file;
 mod compile;
 use cache::Cache;
+pub use cache_file::untrusted_dir;
 pub use compile::Filter;
 
 /// Step 3: the filter the policy asks for, if it refuses anything: from a cache the program
-/// could not have written (`lib`: this library's path; `real_root`: the caller's), else built.
-pub fn prepare(policy: &Policy, lib: &Path, real_root: bool) -> Result<Option<Filter>> {
+/// could not have written (`lib_dir`: this library's directory, canonical; `real_root`: the
+/// caller's), else built.
+pub fn prepare(policy: &Policy, lib_dir: Option<&Path>, real_root: bool) -> Result<Option<Filter>> {
     match &policy.seccomp {
         Some(s) if !s.allows_everything() => {
             let uid = crate::userns::program_uid(policy, real_root);
-            build(s, &Cache::locate(lib, uid, real_root)?).map(Some)
+            build(s, &Cache::locate(lib_dir, uid, real_root)?).map(Some)
         }
         _ => Ok(None),
     }

@@ -21,6 +21,9 @@ mod compile;
 #[allow(dead_code)]
 mod cache_file;
 
+#[path = "../../src/mount/devtpl.rs"]
+mod devtpl;
+
 mod cache;
 mod elf;
 mod explain;
@@ -49,6 +52,7 @@ Usage:
   selfbox explain [--program PROGRAM] POLICY
   selfbox wrap --policy POLICY --output WRAPPER PROGRAM
   selfbox cache build [--dir DIR] [POLICY...]
+  selfbox cache dev [--dir DIR]
   selfbox --help | --version
 
 POLICY is a file when it holds a slash (./app.json, /etc/app.json), inline JSON when it starts
