@@ -333,10 +333,17 @@ fn prepared_dev_template() {
     mknod(&extra.join("null"), "1", "1");
     let more = make("more");
     mknod(&more.join("mem"), "1", "1");
+    let kind = make("kind");
+    std::fs::remove_file(kind.join("fd")).unwrap();
+    std::fs::create_dir(kind.join("fd")).unwrap();
     let open = make("open");
     std::fs::set_permissions(&open, std::fs::Permissions::from_mode(0o777)).unwrap();
-    let cases =
-        [(&extra, "is not character device 1:3"), (&more, "holds \"mem\""), (&open, "writable by group or others")];
+    let cases = [
+        (&extra, "is not character device 1:3"),
+        (&more, "holds \"mem\""),
+        (&kind, "fd is not the link"),
+        (&open, "writable by group or others"),
+    ];
     for who in identities() {
         for (dir, why) in &cases {
             let out = run(who, dir);

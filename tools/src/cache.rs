@@ -182,10 +182,7 @@ fn dev(a: &Args) -> Result<(), Refusal> {
 /// Holds nothing but the names of a /dev template (a wrong --dir is never emptied).
 fn replaceable(dir: &Path) -> bool {
     let Ok(rd) = std::fs::read_dir(dir) else { return false };
-    let known = |n: &str| {
-        devtpl::NODES.iter().any(|e| e.0 == n) || devtpl::LINKS.iter().any(|e| e.0 == n) || devtpl::DIRS.contains(&n)
-    };
-    rd.flatten().all(|e| e.file_name().to_str().is_some_and(known))
+    rd.flatten().all(|e| e.file_name().to_str().is_some_and(devtpl::expected))
 }
 
 fn fill(tmp: &Path) -> Result<(), String> {
