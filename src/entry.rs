@@ -72,13 +72,13 @@ fn fatal(e: &Error) -> ! {
 /// Steps 2 to 11.
 fn setup() -> Result<()> {
     log::init(crate::env::caller_var("SELFBOX_LOG").as_deref());
-    guards()?;
+    let stat = guards()?;
     log::debug!("hook", "guards passed");
-    run::run(&run::Start { lib: LibId::from_path(&own_path()) })
+    run::run(&run::Start { lib: LibId::from_path(&own_path()), env_block: stat.env_block })
 }
 
 /// Step 2: situations in which a sandbox cannot be built correctly.
-fn guards() -> Result<()> {
+fn guards() -> Result<sys::SelfStat> {
     if sys::secure_exec() {
         return Err(Error::refused(
             Step::Guard,
@@ -86,19 +86,19 @@ fn guards() -> Result<()> {
             "selfbox cannot sandbox such programs; run them through a policy without privileges",
         ));
     }
-    let status = sys::read_proc_file("/proc/self/status").map_err(|e| {
+    let text = sys::read_proc_file("/proc/self/stat").map_err(|e| {
         Error::call(
             Step::Guard,
-            "read(/proc/self/status)",
+            "read(/proc/self/stat)",
             nix::errno::Errno::from_raw(e.raw_os_error().unwrap_or(libc::EIO)),
         )
         .hint("selfbox needs /proc")
     })?;
-    let threads = status.lines().find_map(|l| l.strip_prefix("Threads:")).and_then(|v| v.trim().parse::<u32>().ok());
-    let Some(threads) = threads else {
+    let stat = sys::SelfStat::parse(&text);
+    let Some(threads) = stat.threads else {
         return Err(Error::refused(
             Step::Guard,
-            "no thread count in /proc/self/status",
+            "no thread count in /proc/self/stat",
             "selfbox needs a procfs that shows it",
         ));
     };
@@ -109,7 +109,7 @@ fn guards() -> Result<()> {
             "a library constructor started a thread; namespaces cannot be created then",
         ));
     }
-    Ok(())
+    Ok(stat)
 }
 
 /// The path this library was loaded from, as the loader knows it.

@@ -101,12 +101,11 @@ pub fn plan(entries: &[&[u8]], policy: &EnvPolicy, lib: &LibId) -> (Vec<Decision
     (decisions, added)
 }
 
-/// Rewrites `environ` for `main` and wipes what was removed from the original block.
-pub fn apply(policy: &EnvPolicy, lib: &LibId) -> Result<()> {
+/// Rewrites `environ` for `main` and wipes what was removed from the original `block`.
+pub fn apply(policy: &EnvPolicy, lib: &LibId, block: Option<(usize, usize)>) -> Result<()> {
     let entries = sys::environ_entries();
     let bytes: Vec<&[u8]> = entries.iter().map(|e| e.bytes()).collect();
     let (decisions, added) = plan(&bytes, policy, lib);
-    let block = if decisions.iter().any(|d| *d != Decision::Keep) { sys::env_block() } else { None };
     let mut out: Vec<CString> = Vec::with_capacity(entries.len() + added.len());
     let mut removed = 0;
     let to_c = |b: Vec<u8>| {

@@ -17,6 +17,8 @@ use crate::userns;
 /// What the loader told the hook about this library.
 pub struct Start {
     pub lib: LibId,
+    /// The kernel's initial environment block (removed variables are wiped there).
+    pub env_block: Option<(usize, usize)>,
 }
 
 /// Steps 3 to 11. Returns only in the program, sandboxed, ready for its `main`.
@@ -35,7 +37,7 @@ pub fn run(start: &Start) -> Result<()> {
     let status = limits::StatusFd::from_env()?;
     debug!("policy", "namespaces {:?}", policy.namespace_names());
     // 4. environment
-    env::apply(&policy.env, &start.lib)?;
+    env::apply(&policy.env, &start.lib, start.env_block)?;
     // 5. cgroup
     let cgroup = limits::enter_cgroup(&policy)?;
     let hooks = limits::Hooks::new(status, cgroup)?;
