@@ -3,14 +3,15 @@ use super::*;
 fn ctx() -> Context {
     Context {
         vars: Vars {
-            home: "/home/u".into(),
+            home: Some("/home/u".into()),
             cwd: "/work".into(),
             exe: "/opt/app/bin/app".into(),
             exe_dir: "/opt/app/bin".into(),
             uid: 1000,
             gid: 1000,
-            user: "u".into(),
+            user: Some("u".into()),
             tmpdir: "/tmp".into(),
+            ..Vars::default()
         },
         search_dirs: Vec::new(),
         real_root: false,

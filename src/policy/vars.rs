@@ -6,14 +6,19 @@ use super::json::{Ptr, suggest};
 /// What the variables stand for in this start of the program.
 #[derive(Clone, Debug, Default)]
 pub struct Vars {
-    pub home: String,
+    /// `HOME` from the environment; else from `/etc/passwd` (see `home`).
+    pub home: Option<String>,
     pub cwd: String,
     pub exe: String,
     pub exe_dir: String,
     pub uid: u32,
     pub gid: u32,
-    pub user: String,
+    /// `USER` from the environment; else from `/etc/passwd` (see `user`).
+    pub user: Option<String>,
     pub tmpdir: String,
+    /// The uid's `/etc/passwd` entry (name, home), read on first use: only a policy that names
+    /// `${HOME}` or `${USER}` while the environment lacks them pays for the file.
+    pub(crate) passwd: std::cell::OnceCell<Option<(String, String)>>,
 }
 
 impl Vars {
@@ -30,18 +35,31 @@ impl Vars {
     ) -> Vars {
         let exe = var("SELFBOX_EXE").filter(|v| v.starts_with('/')).unwrap_or_else(exe);
         let exe_dir = std::path::Path::new(&exe).parent().map_or_else(|| "/".into(), |p| p.display().to_string());
-        let (home, user) = (var("HOME"), var("USER"));
-        let passwd = if home.is_none() || user.is_none() { super::passwd_by_uid(uid) } else { None };
         Vars {
-            home: home.or_else(|| passwd.as_ref().map(|p| p.1.clone())).unwrap_or_else(|| "/".into()),
+            home: var("HOME"),
             cwd,
             exe,
             exe_dir,
             uid,
             gid,
-            user: user.or_else(|| passwd.map(|p| p.0)).unwrap_or_else(|| uid.to_string()),
+            user: var("USER"),
             tmpdir: var("TMPDIR").unwrap_or_else(|| "/tmp".into()),
+            passwd: std::cell::OnceCell::new(),
         }
+    }
+
+    fn passwd(&self) -> Option<&(String, String)> {
+        self.passwd.get_or_init(|| super::passwd_by_uid(self.uid)).as_ref()
+    }
+
+    /// `${HOME}`: the environment's, the uid's home in `/etc/passwd`, or `/`.
+    pub fn home(&self) -> String {
+        self.home.clone().or_else(|| self.passwd().map(|p| p.1.clone())).unwrap_or_else(|| "/".into())
+    }
+
+    /// `${USER}`: the environment's, the uid's name in `/etc/passwd`, or the uid.
+    pub fn user(&self) -> String {
+        self.user.clone().or_else(|| self.passwd().map(|p| p.0.clone())).unwrap_or_else(|| self.uid.to_string())
     }
 }
 
@@ -73,13 +91,13 @@ pub fn expand(s: &str, ptr: &Ptr, vars: &Vars, policy_dir: Option<&str>) -> Resu
 
 fn value(name: &str, ptr: &Ptr, v: &Vars, policy_dir: Option<&str>) -> Result<String, PolicyError> {
     Ok(match name {
-        "HOME" => v.home.clone(),
+        "HOME" => v.home(),
         "CWD" => v.cwd.clone(),
         "EXE" => v.exe.clone(),
         "EXE_DIR" => v.exe_dir.clone(),
         "UID" => v.uid.to_string(),
         "GID" => v.gid.to_string(),
-        "USER" => v.user.clone(),
+        "USER" => v.user(),
         "TMPDIR" => v.tmpdir.clone(),
         "POLICY_DIR" => policy_dir
             .ok_or_else(|| PolicyError::at(ptr, "${POLICY_DIR} has no value in an inline policy".to_owned()))?
@@ -101,14 +119,15 @@ mod tests {
 
     fn vars() -> Vars {
         Vars {
-            home: "/home/u".into(),
+            home: Some("/home/u".into()),
             cwd: "/src".into(),
             exe: "/opt/app/bin/app".into(),
             exe_dir: "/opt/app/bin".into(),
             uid: 1000,
             gid: 100,
-            user: "u".into(),
+            user: Some("u".into()),
             tmpdir: "/tmp".into(),
+            ..Vars::default()
         }
     }
 
@@ -120,6 +139,21 @@ mod tests {
         assert_eq!(expand("${EXE_DIR}:${UID}:${GID}", &p, &v, None).unwrap(), "/opt/app/bin:1000:100");
         assert_eq!(expand("${POLICY_DIR}/a", &p, &v, Some("/etc/p")).unwrap(), "/etc/p/a");
         assert_eq!(expand("cost $5 $${HOME}", &p, &v, None).unwrap(), "cost $5 ${HOME}");
+    }
+
+    #[test]
+    fn home_and_user_read_passwd_only_when_named_and_missing() {
+        let env = |home: bool| move |k: &str| (home && k == "HOME").then(|| "/h".to_owned());
+        let v = Vars::gather(0, 0, "/".into(), || "/bin/x".into(), env(true));
+        assert_eq!(v.home(), "/h");
+        assert!(v.passwd.get().is_none(), "HOME was set: no need for /etc/passwd");
+        assert_eq!(v.user(), "root");
+        assert!(v.passwd.get().is_some());
+        let v = Vars::gather(4242424, 0, "/".into(), || "/bin/x".into(), env(false));
+        assert!(v.passwd.get().is_none(), "nothing read before a variable is used");
+        assert_eq!((v.home(), v.user()), ("/".to_owned(), "4242424".to_owned()));
+        let p = Ptr::root();
+        assert_eq!(expand("${HOME}:${USER}", &p, &v, None).unwrap(), "/:4242424");
     }
 
     #[test]
