@@ -158,7 +158,14 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
     if !dir.is_absolute() {
         return Some(format!("{} is not an absolute path", dir.display()));
     }
+    // Directories already found trusted as ancestors in this process (the filter cache and the
+    // /dev template share LIBDIR's): the walk stops at the first.
+    thread_local!(static TRUSTED: std::cell::RefCell<Vec<std::path::PathBuf>> = const { std::cell::RefCell::new(Vec::new()) });
+    let mut walked = Vec::new();
     for (depth, d) in dir.ancestors().enumerate() {
+        if depth > 0 && TRUSTED.with_borrow(|t| t.iter().any(|p| p == d)) {
+            break;
+        }
         let m = match std::fs::symlink_metadata(d) {
             Ok(m) => m,
             Err(e) => return Some(format!("{}: {e}", d.display())),
@@ -173,7 +180,9 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
         if m.mode() & 0o022 != 0 && !sticky_above {
             return Some(format!("{} is writable by group or others (mode {:o})", d.display(), m.mode() & 0o7777));
         }
+        walked.push(d.to_path_buf());
     }
+    TRUSTED.with_borrow_mut(|t| t.extend(walked));
     None
 }
 
@@ -189,8 +198,9 @@ pub fn read(dir: &Path, key: &[u8]) -> Option<Entry> {
     if !m.is_file() || m.uid() != 0 || m.mode() & 0o022 != 0 || m.len() > MAX_FILE {
         return None;
     }
-    let mut data = Vec::with_capacity(m.len() as usize);
-    f.read_to_end(&mut data).ok()?;
+    // Exactly the size just read (read_to_end would ask for it again).
+    let mut data = vec![0u8; m.len() as usize];
+    f.read_exact(&mut data).ok()?;
     decode(&data, key)
 }
 
