@@ -115,7 +115,7 @@ fn entries(fd: i32) -> std::io::Result<Vec<(String, u8)>> {
         while off < n as usize {
             // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
             let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
-            if reclen == 0 || off + reclen > n as usize {
+            if reclen < 20 || off + reclen > n as usize {
                 return Err(std::io::Error::from(std::io::ErrorKind::InvalidData));
             }
             let name = &buf[off + 19..off + reclen];

@@ -29,8 +29,9 @@ pub struct Cache {
 }
 
 impl Cache {
-    /// `lib_dir`: this library's directory, canonical; `program_uid`: the uid the program runs as, outside any user
-    /// namespace; `real_root`: whether the caller is real root (who alone writes entries).
+    /// `lib_dir`: this library's directory, canonical; `program_uid`: the uid the program runs
+    /// as, outside any user namespace; `real_root`: whether the caller is real root (who alone
+    /// writes entries).
     pub fn locate(lib_dir: Option<&Path>, program_uid: u32, real_root: bool) -> Result<Cache> {
         let none = Cache { read: Vec::new(), write: None };
         let chosen = caller_var("SELFBOX_FILTER_CACHE").filter(|v| !v.is_empty());

@@ -160,10 +160,11 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
     }
     // Directories already found trusted as ancestors in this process (the filter cache and the
     // /dev template share LIBDIR's): the walk stops at the first.
-    thread_local!(static TRUSTED: std::cell::RefCell<Vec<std::path::PathBuf>> = const { std::cell::RefCell::new(Vec::new()) });
+    static TRUSTED: std::sync::Mutex<Vec<std::path::PathBuf>> = std::sync::Mutex::new(Vec::new());
+    let trusted = |d: &Path| TRUSTED.lock().is_ok_and(|t| t.iter().any(|p| p == d));
     let mut walked = Vec::new();
     for (depth, d) in dir.ancestors().enumerate() {
-        if depth > 0 && TRUSTED.with_borrow(|t| t.iter().any(|p| p == d)) {
+        if depth > 0 && trusted(d) {
             break;
         }
         let m = match std::fs::symlink_metadata(d) {
@@ -182,7 +183,9 @@ pub fn untrusted_dir(dir: &Path) -> Option<String> {
         }
         walked.push(d.to_path_buf());
     }
-    TRUSTED.with_borrow_mut(|t| t.extend(walked));
+    if let Ok(mut t) = TRUSTED.lock() {
+        t.extend(walked);
+    }
     None
 }
 
