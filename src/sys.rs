@@ -123,6 +123,38 @@ pub fn read_proc_file(path: &str) -> std::io::Result<String> {
     String::from_utf8(buf).map_err(|_| std::io::Error::from(std::io::ErrorKind::InvalidData))
 }
 
+/// The names in a directory but `.` and `..`, each with its `d_type`: getdents64 into a stack
+/// buffer (a `DIR` stream allocates 32 KiB, and this runs at every start that checks the `/dev`
+/// template). The tool has its own, with the same signature.
+pub fn dir_entries(dir: BorrowedFd) -> std::io::Result<Vec<(String, u8)>> {
+    let mut names = Vec::new();
+    let mut buf = [0u8; 2048];
+    loop {
+        // SAFETY: a valid directory descriptor and a writable buffer of the length passed.
+        let n = unsafe { libc::syscall(libc::SYS_getdents64, dir.as_raw_fd(), buf.as_mut_ptr(), buf.len()) };
+        if n < 0 {
+            return Err(std::io::Error::last_os_error());
+        }
+        if n == 0 {
+            return Ok(names);
+        }
+        let mut off = 0;
+        while off < n as usize {
+            // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
+            let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
+            if reclen < 20 || off + reclen > n as usize {
+                return Err(std::io::Error::from(std::io::ErrorKind::InvalidData));
+            }
+            let name = &buf[off + 19..off + reclen];
+            let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
+            if name != b"." && name != b".." {
+                names.push((String::from_utf8_lossy(name).into_owned(), buf[off + 18]));
+            }
+            off += reclen;
+        }
+    }
+}
+
 /// What the hook needs from /proc/self/stat (one read: procfs files cost 9-14 us each here).
 pub struct SelfStat {
     /// Field 20, `None` if unreadable.

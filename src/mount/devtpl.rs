@@ -28,22 +28,19 @@ pub const DIRS: &[&str] = &["pts", "shm"];
 /// nodes are examined further: a link's text or a mountpoint's mode cannot give the program
 /// anything, a node's numbers can.
 pub fn check(dir: &Path, untrusted: impl Fn(&Path) -> Option<String>) -> Result<(), String> {
-    use std::os::fd::{AsRawFd, FromRawFd, OwnedFd};
-    use std::os::unix::ffi::OsStrExt;
+    use nix::fcntl::{AtFlags, OFlag};
+    use nix::sys::stat::{Mode, SFlag};
+    use std::os::fd::AsFd;
     if let Some(why) = untrusted(dir) {
         return Err(why);
     }
     let d = dir.display();
-    let c = std::ffi::CString::new(dir.as_os_str().as_bytes()).map_err(|_| format!("{d}: a NUL in the path"))?;
-    // SAFETY: a NUL-terminated path; the result is checked before use.
-    let raw =
-        unsafe { libc::open(c.as_ptr(), libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC) };
-    if raw < 0 {
-        return Err(format!("{d}: {}", std::io::Error::last_os_error()));
-    }
-    // SAFETY: `raw` is a descriptor we just opened and own.
-    let fd = unsafe { OwnedFd::from_raw_fd(raw) };
-    let entries = entries(fd.as_raw_fd()).map_err(|e| format!("{d}: {e}"))?;
+    // The nodes are looked up relative to the directory, not walked to from / each time.
+    let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+    let fd = nix::fcntl::open(dir, flags, Mode::empty()).map_err(|e| format!("{d}: {}", e.desc()))?;
+    // Each kind from the listing's record (no call); a filesystem that does not give kinds
+    // (DT_UNKNOWN) fails the check: rare, and safe.
+    let entries = crate::sys::dir_entries(fd.as_fd()).map_err(|e| format!("{d}: {e}"))?;
     if let Some((n, _)) = entries.iter().find(|(n, _)| !expected(n)) {
         return Err(format!("{d} holds \"{n}\", which a minimal /dev does not"));
     }
@@ -61,32 +58,19 @@ pub fn check(dir: &Path, untrusted: impl Fn(&Path) -> Option<String>) -> Result<
             return Err(format!("{d}/{name} is not a directory"));
         }
     }
-    let stat = |name: &str| -> Result<libc::stat, String> {
-        let n = std::ffi::CString::new(name).expect("entry names hold no NUL");
-        // SAFETY: stat is plain data, filled by fstatat.
-        let mut st: libc::stat = unsafe { std::mem::zeroed() };
-        // SAFETY: a valid directory descriptor, a NUL-terminated name and an out-pointer.
-        if unsafe { libc::fstatat(fd.as_raw_fd(), n.as_ptr(), &mut st, libc::AT_SYMLINK_NOFOLLOW) } != 0 {
-            return Err(format!("{d}/{name}: {}", std::io::Error::last_os_error()));
-        }
+    for (name, major, minor) in NODES {
+        let st = nix::sys::stat::fstatat(&fd, *name, AtFlags::AT_SYMLINK_NOFOLLOW)
+            .map_err(|e| format!("{d}/{name}: {}", e.desc()))?;
         if st.st_uid != 0 {
             return Err(format!("{d}/{name} is owned by uid {}, not root", st.st_uid));
         }
-        Ok(st)
-    };
-    for (name, major, minor) in NODES {
-        let st = stat(name)?;
-        if st.st_mode & libc::S_IFMT != libc::S_IFCHR
-            || st.st_rdev != libc::makedev(*major, *minor)
-            || st.st_mode & 0o7777 != 0o666
-        {
+        let chr = st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFCHR.bits();
+        if !chr || st.st_rdev != libc::makedev(*major, *minor) || st.st_mode & 0o7777 != 0o666 {
             return Err(format!("{d}/{name} is not character device {major}:{minor} with mode 0666"));
         }
     }
-    // SAFETY: statvfs is plain data; fstatvfs fills it from a valid descriptor.
-    let mut vfs: libc::statvfs = unsafe { std::mem::zeroed() };
-    // SAFETY: as above.
-    if unsafe { libc::fstatvfs(fd.as_raw_fd(), &mut vfs) } != 0 || vfs.f_flag & libc::ST_NODEV != 0 {
+    let nodev = nix::sys::statvfs::FsFlags::ST_NODEV;
+    if nix::sys::statvfs::fstatvfs(&fd).map_or(true, |s| s.flags().contains(nodev)) {
         return Err(format!("{d} is on a nodev filesystem: its nodes cannot be opened"));
     }
     Ok(())
@@ -95,35 +79,4 @@ pub fn check(dir: &Path, untrusted: impl Fn(&Path) -> Option<String>) -> Result<
 /// One of the names a /dev template holds.
 pub fn expected(name: &str) -> bool {
     NODES.iter().any(|n| n.0 == name) || LINKS.iter().any(|l| l.0 == name) || DIRS.contains(&name)
-}
-
-/// Every name in the directory but `.` and `..`, with its kind (getdents64 on a stack buffer).
-/// A filesystem that does not report kinds (`DT_UNKNOWN`) fails the check: rare, and safe.
-fn entries(fd: i32) -> std::io::Result<Vec<(String, u8)>> {
-    let mut names = Vec::new();
-    let mut buf = [0u8; 2048];
-    loop {
-        // SAFETY: a valid directory descriptor and a writable buffer of the length passed.
-        let n = unsafe { libc::syscall(libc::SYS_getdents64, fd, buf.as_mut_ptr(), buf.len()) };
-        if n < 0 {
-            return Err(std::io::Error::last_os_error());
-        }
-        if n == 0 {
-            return Ok(names);
-        }
-        let mut off = 0;
-        while off < n as usize {
-            // linux_dirent64: d_ino (8), d_off (8), d_reclen (2), d_type (1), d_name (NUL-terminated).
-            let reclen = usize::from(u16::from_ne_bytes([buf[off + 16], buf[off + 17]]));
-            if reclen < 20 || off + reclen > n as usize {
-                return Err(std::io::Error::from(std::io::ErrorKind::InvalidData));
-            }
-            let name = &buf[off + 19..off + reclen];
-            let name = &name[..name.iter().position(|b| *b == 0).unwrap_or(name.len())];
-            if name != b"." && name != b".." {
-                names.push((String::from_utf8_lossy(name).into_owned(), buf[off + 18]));
-            }
-            off += reclen;
-        }
-    }
 }
