@@ -32,8 +32,9 @@ stderr and ptmx, and the mountpoints pts and shm. A sandbox then binds that one 
 of building /dev from a tmpfs and six binds (about 0.1 ms of every start). Creating device nodes
 needs root. The preload checks the directory before every use (owned by root and writable by
 root alone, up to /; exactly these entries, each of its kind; the nodes root's, with their
-numbers and mode 0666; not on a nodev filesystem) and builds /dev as before if anything differs, or when the program's terminal is to
-be offered as /dev/console. An existing DIR is replaced only if it holds nothing but those names.
+numbers and mode 0666; not on a nodev filesystem) and builds /dev as before if anything
+differs, or when the program's terminal is to be offered as /dev/console. An existing DIR is
+replaced only if it holds nothing but those names.
 
 Exit 0 when the policies were stored (build) or DIR is ready and usable (dev), 125 otherwise.";
 
