@@ -298,8 +298,7 @@ fn prepared_dev_template() {
         return;
     }
     let s = Scratch::new("devtpl");
-    // Closed to others, as an installation's directory is.
-    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.close();
     let make = |name: &str| {
         let d = s.path(name);
         let out =

@@ -648,7 +648,7 @@ fn filter_cache_only_trusts_what_the_program_could_not_write() {
         return;
     }
     let s = Scratch::new("sc-trust");
-    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.close();
     let policy = policy_extending_default(
         &s,
         "p.json",

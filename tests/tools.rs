@@ -1445,7 +1445,7 @@ fn install_into_a_prefix() {
     check_installation(&s, &prefix);
     // Closed to others, as /usr is, a root installation's compiled filters are used.
     if is_root() {
-        std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+        s.close();
         check_filters(&prefix, true);
     }
     check_dev(&prefix, is_root());
@@ -1463,7 +1463,7 @@ fn install_into_a_prefix() {
 fn cache_dev_refusals() {
     let s = Scratch::new("cachedev");
     // Closed to others, or the preload would not use what it makes (and `cache dev` says so).
-    std::fs::set_permissions(&s.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    s.close();
     for who in identities() {
         let dir = s.path(&format!("dev-{who:?}")).display().to_string();
         let out = selfbox(who, &["cache", "dev", "--dir", &dir]);

@@ -105,6 +105,12 @@ impl Scratch {
         p
     }
 
+    /// Closes the directory to others (0755; root's when the tests run as root), as an
+    /// installation's directories are: the preload trusts what lies in such a one.
+    pub fn close(&self) {
+        std::fs::set_permissions(&self.0, std::fs::Permissions::from_mode(0o755)).unwrap();
+    }
+
     pub fn dir(&self, name: &str) -> PathBuf {
         let p = self.path(name);
         std::fs::create_dir_all(&p).unwrap();
