@@ -335,14 +335,29 @@ fn env_name(name: &str, p: &Ptr) -> Result<String, PolicyError> {
     Ok(name.to_owned())
 }
 
-/// Resolves a bind source on the host; the errno on failure.
+/// Resolves a bind source (normalised, absolute) on the host; the errno on failure. Every
+/// start pays for these calls, so the common shapes take one each.
 fn host_path(source: &str, keep_symlink: bool) -> Result<HostPath, i32> {
     let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
     if keep_symlink {
+        match std::fs::read_link(source) {
+            Ok(link) => {
+                return Ok(HostPath {
+                    path: source.to_owned(),
+                    is_dir: false,
+                    symlink: Some(link.display().to_string()),
+                });
+            }
+            // EINVAL: there, and not a symlink.
+            Err(e) if e.raw_os_error() == Some(libc::EINVAL) => {}
+            Err(e) => return Err(errno(e)),
+        }
+    }
+    // A single component that is no symlink is its own canonical form.
+    if source.len() > 1 && source.rfind('/') == Some(0) {
         let meta = std::fs::symlink_metadata(source).map_err(errno)?;
-        if meta.file_type().is_symlink() {
-            let link = std::fs::read_link(source).map_err(errno)?;
-            return Ok(HostPath { path: source.to_owned(), is_dir: false, symlink: Some(link.display().to_string()) });
+        if !meta.file_type().is_symlink() {
+            return Ok(HostPath { path: source.to_owned(), is_dir: meta.is_dir(), symlink: None });
         }
     }
     let canon = std::fs::canonicalize(source).map_err(errno)?;
@@ -792,4 +807,56 @@ fn check_rlimit_raise(r: &Src<Rlimit>, real_root: bool) -> Result<(), PolicyErro
 
 fn fmt_limit(v: u64) -> String {
     if v == libc::RLIM_INFINITY { "unlimited".into() } else { v.to_string() }
+}
+
+#[cfg(all(test, not(selfbox_tools)))]
+mod tests {
+    use super::*;
+
+    /// What `host_path` answers, by the long way (realpath, stat; lstat, readlink).
+    fn reference(source: &str, keep_symlink: bool) -> Result<HostPath, i32> {
+        let errno = |e: std::io::Error| e.raw_os_error().unwrap_or(libc::EINVAL);
+        if keep_symlink {
+            let meta = std::fs::symlink_metadata(source).map_err(errno)?;
+            if meta.file_type().is_symlink() {
+                let link = std::fs::read_link(source).map_err(errno)?;
+                return Ok(HostPath {
+                    path: source.to_owned(),
+                    is_dir: false,
+                    symlink: Some(link.display().to_string()),
+                });
+            }
+        }
+        let canon = std::fs::canonicalize(source).map_err(errno)?;
+        let meta = std::fs::metadata(&canon).map_err(errno)?;
+        Ok(HostPath { path: canon.display().to_string(), is_dir: meta.is_dir(), symlink: None })
+    }
+
+    #[test]
+    fn host_paths_match_the_long_way() {
+        let d = std::env::temp_dir().join(format!("selfbox-hostpath-{}", std::process::id()));
+        std::fs::create_dir_all(d.join("dir")).unwrap();
+        std::os::unix::fs::symlink("dir", d.join("link")).unwrap();
+        std::fs::write(d.join("file"), "x").unwrap();
+        let own = |n: &str| d.join(n).display().to_string();
+        // Single components (the short way) and longer ones, directories, files, symlinks
+        // (merged-/usr hosts have /bin -> usr/bin), missing paths.
+        let mut paths =
+            vec!["/", "/usr", "/etc", "/bin", "/lib", "/lib64", "/tmp", "/proc", "/usr/bin", "/nonexistent"]
+                .into_iter()
+                .map(str::to_owned)
+                .collect::<Vec<_>>();
+        paths.extend(["dir", "link", "file", "missing"].map(own));
+        for p in &paths {
+            for keep in [false, true] {
+                assert_eq!(host_path(p, keep), reference(p, keep), "{p}, keep_symlink {keep}");
+            }
+        }
+        // Control: the cases the comparison covers are not all alike.
+        assert!(host_path(&own("link"), true).unwrap().symlink.is_some());
+        assert!(host_path(&own("link"), false).unwrap().path.ends_with("/dir"));
+        assert!(!host_path(&own("file"), false).unwrap().is_dir);
+        assert_eq!(host_path("/nonexistent", false), Err(libc::ENOENT));
+        std::fs::remove_dir_all(&d).unwrap();
+    }
 }
