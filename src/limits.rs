@@ -478,6 +478,8 @@ pub struct Hooks {
     cgroup: Option<CgroupRun>,
     /// The host's /proc, to name the program's host pid and namespaces in the report.
     proc: Option<OwnedFd>,
+    /// The program's host pid and namespaces, taken while it waits before its filter.
+    seen: Option<(Option<i64>, serde_json::Map<String, serde_json::Value>)>,
 }
 
 impl Hooks {
@@ -486,7 +488,7 @@ impl Hooks {
             Some(_) => Some(sys::open_proc().at(Step::Policy, || "open(/proc)".into())?),
             None => None,
         };
-        Ok(Hooks { status, cgroup, proc })
+        Ok(Hooks { status, cgroup, proc, seen: None })
     }
 
     /// The sandbox has a cgroup to remove at the end.
@@ -529,10 +531,17 @@ impl SupervisorHooks for Hooks {
         v
     }
 
-    fn started(&mut self, init: libc::pid_t) {
-        if let Some(s) = &self.status {
-            let pid = self.program_pid(init);
-            let ns = pid.map(|p| self.namespaces(p)).unwrap_or_default();
+    fn wants_program(&self) -> bool {
+        self.status.is_some()
+    }
+
+    fn present(&mut self, init: libc::pid_t) {
+        let pid = self.program_pid(init);
+        self.seen = Some((pid, pid.map(|p| self.namespaces(p)).unwrap_or_default()));
+    }
+
+    fn started(&mut self, _init: libc::pid_t) {
+        if let (Some(s), Some((pid, ns))) = (&self.status, self.seen.take()) {
             s.line(json!({"event": "started", "pid": pid, "namespaces": ns}));
         }
     }

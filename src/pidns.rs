@@ -146,6 +146,14 @@ pub trait SupervisorHooks {
     fn fds(&self) -> Vec<RawFd> {
         Vec::new()
     }
+    /// The hooks look at the program itself (its pid, its namespaces): it then stops once its
+    /// setup is final, before its filter, until `present` has returned, so that a program that
+    /// ends at once is still there to be looked at.
+    fn wants_program(&self) -> bool {
+        false
+    }
+    /// The program's setup is final and it waits (only with `wants_program`).
+    fn present(&mut self, _init: libc::pid_t) {}
     /// The program has finished its setup and is about to run `main`.
     fn started(&mut self, _init: libc::pid_t) {}
     /// Init has been reaped; hooks may refine the outcome (OOM) before the supervisor exits.
@@ -172,6 +180,8 @@ pub struct Pid1 {
     alive: OwnedFd,
     /// Write end of the pipe on which the program says it starts `main`.
     started: OwnedFd,
+    /// The program's end of the socket on which it waits for the supervisor to look at it.
+    hold: Option<OwnedFd>,
     /// Write end of the pipe on which a lingering init says the report is ready.
     done: Option<OwnedFd>,
     saved: SavedSignals,
@@ -196,16 +206,30 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
         true => pipe().map(|(r, w)| (Some(r), Some(w)))?,
         false => (None, None),
     };
+    let (hold_s, hold_p) = match sup.hooks.wants_program() {
+        true => {
+            let (a, b) = nix::sys::socket::socketpair(
+                nix::sys::socket::AddressFamily::Unix,
+                nix::sys::socket::SockType::Stream,
+                None,
+                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
+            )
+            .at(Step::Fork, || "socketpair(AF_UNIX)".into())?;
+            (Some(a), Some(b))
+        }
+        false => (None, None),
+    };
     match sys::fork().at(Step::Fork, || "fork()".into())? {
         Some(init) => {
             // The child is on the way to `main`, the supervisor's own set-up is not, and a new
             // child here mostly waits for its parent to block: let it go first (0.02-0.04 ms).
             std::thread::yield_now();
-            drop((alive_r, started_w, done_w));
-            supervise(init, &page, blocked, relayed, sup, Ends { alive: alive_w, started: started_r, done: done_r })
+            drop((alive_r, started_w, done_w, hold_p));
+            let ends = Ends { alive: alive_w, started: started_r, hold: hold_s, done: done_r };
+            supervise(init, &page, blocked, relayed, sup, ends)
         }
         None => {
-            drop((alive_w, started_r, done_r, sup));
+            drop((alive_w, started_r, done_r, hold_s, sup));
             // The sandbox dies with the supervisor, even if it is SIGKILLed (PITFALLS 27).
             sys::set_pdeathsig(libc::SIGKILL).at(Step::Init, || "prctl(PR_SET_PDEATHSIG, SIGKILL)".into())?;
             // The supervisor may have died before the line above; getppid() is 0 in here.
@@ -213,7 +237,7 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
             if poll(&mut fds, PollTimeout::ZERO).is_ok_and(|n| n > 0) {
                 sys::exit(125);
             }
-            Ok(Pid1 { page, alive: alive_r, started: started_w, done: done_w, saved, relayed })
+            Ok(Pid1 { page, alive: alive_r, started: started_w, hold: hold_p, done: done_w, saved, relayed })
         }
     }
 }
@@ -238,6 +262,8 @@ struct Ends {
     alive: OwnedFd,
     /// The program's "starting main" byte.
     started: OwnedFd,
+    /// The program's "look at me" byte, answered when the hooks have.
+    hold: Option<OwnedFd>,
     /// A lingering init's "report ready" byte.
     done: Option<OwnedFd>,
 }
@@ -250,7 +276,7 @@ fn supervise(
     mut sup: Supervision,
     ends: Ends,
 ) -> ! {
-    let Ends { alive, started, mut done } = ends;
+    let Ends { alive, started, mut hold, mut done } = ends;
     let start = Instant::now();
     let Ok(sfd) = sys::signalfd(&waitset) else {
         let _ = sys::kill(init, libc::SIGKILL);
@@ -260,7 +286,7 @@ fn supervise(
     // that a pipe the program closes sees EOF at the other end.
     let mut keep = sup.hooks.fds();
     keep.extend([2, alive.as_raw_fd(), started.as_raw_fd(), sfd.as_raw_fd()]);
-    keep.extend(done.iter().map(|d| d.as_raw_fd()));
+    keep.extend(done.iter().chain(&hold).map(|d| d.as_raw_fd()));
     if sys::close_all_except(&keep).is_err() {
         let _ = sys::kill(init, libc::SIGKILL);
         sys::exit(125);
@@ -281,8 +307,13 @@ fn supervise(
         let mut fds = vec![sfd.as_fd()];
         fds.extend(done.as_ref().filter(|_| !timed_out).map(|d| d.as_fd()));
         let done_at = fds.len() - 1;
+        let hold_at = fds.len();
+        fds.extend(hold.as_ref().map(|h| h.as_fd()));
         fds.extend(started.as_ref().map(|s| s.as_fd()));
         let ready = wait_readable(&fds, timeout);
+        if hold.is_some() && ready[hold_at] {
+            answer_hold(hold.take(), init, &mut *sup.hooks);
+        }
         if started.is_some() && ready.last() == Some(&true) {
             program_started = read_started(started.take(), init, &mut *sup.hooks);
         }
@@ -359,6 +390,16 @@ fn supervise(
     exit_like(outcome.status)
 }
 
+/// The program waits to be looked at: the hooks look, then it may go on (EOF on a failure).
+fn answer_hold(sock: Option<OwnedFd>, init: libc::pid_t, hooks: &mut dyn SupervisorHooks) {
+    let Some(s) = sock else { return };
+    let mut b = [0u8; 1];
+    if matches!(nix::unistd::read(s.as_fd(), &mut b), Ok(1)) {
+        hooks.present(init);
+        let _ = nix::unistd::write(&s, b"g");
+    }
+}
+
 /// Reads the program's "starting main" byte; EOF means it ended before that.
 fn read_started(pipe: Option<OwnedFd>, init: libc::pid_t, hooks: &mut dyn SupervisorHooks) -> bool {
     let Some(p) = pipe else { return false };
@@ -390,6 +431,7 @@ pub fn exit_like(status: i32) -> ! {
 pub struct Program {
     page: SharedPage<Report>,
     started: OwnedFd,
+    hold: Option<OwnedFd>,
     saved: SavedSignals,
     init: libc::pid_t,
 }
@@ -408,7 +450,8 @@ pub fn fork_program(pid1: Pid1, watch: Box<dyn InitWatch>) -> Result<Program> {
         None => {
             drop(watch);
             drop(pid1.alive);
-            Ok(Program { page: pid1.page, started: pid1.started, saved: pid1.saved, init: init_pid })
+            let Pid1 { page, started, hold, saved, .. } = pid1;
+            Ok(Program { page, started, hold, saved, init: init_pid })
         }
         Some(program) => init(program, pid1, watch),
     }
@@ -420,7 +463,7 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
         let _ = sys::kill(program, libc::SIGKILL);
         sys::exit(125)
     };
-    drop(pid1.started);
+    drop((pid1.started, pid1.hold.take()));
     let supervisor = nix::unistd::getppid().as_raw();
     let mut waitset = pid1.relayed;
     sys::sigset_add(&mut waitset, libc::SIGCHLD);
@@ -516,7 +559,7 @@ pub fn restore_signals(p: &Program) -> Result<()> {
 impl Program {
     /// The descriptors the program still needs until `started`.
     pub fn fds(&self) -> Vec<RawFd> {
-        vec![self.started.as_raw_fd()]
+        self.hold.iter().chain([&self.started]).map(|f| f.as_raw_fd()).collect()
     }
 
     /// Without a PID namespace nothing ends the program when init ends: it asks for SIGKILL
@@ -538,9 +581,16 @@ impl Program {
 
     /// Gives up the shared page (the program must not be able to write init's report); the
     /// start byte follows once the filter is in place.
-    pub fn seal(self) -> Starting {
+    pub fn seal(self) -> Result<Starting> {
         self.page.unmap();
-        Starting { started: self.started }
+        if let Some(h) = self.hold {
+            // Setup is final (identity, namespaces): the supervisor looks before the program
+            // can end. An answer of EOF only means it is gone, and PDEATHSIG follows.
+            nix::unistd::write(&h, b"h").at(Step::Fork, || "write(supervisor socket)".into())?;
+            let mut b = [0u8; 1];
+            nix::unistd::read(h.as_fd(), &mut b).at(Step::Fork, || "read(supervisor socket)".into())?;
+        }
+        Ok(Starting { started: self.started })
     }
 }
 

@@ -75,7 +75,7 @@ pub fn run(start: &Start) -> Result<()> {
     privs::enter_cwd(&policy, &caller.cwd)?;
     privs::drop_privileges(&policy, id)?;
     program.die_with_init(&policy)?;
-    let starting = program.seal();
+    let starting = program.seal()?;
     if let Some(f) = &filter {
         if let (Some(listener), Some(sock)) = (seccomp::load(f)?, program_sock) {
             seccomp::hand_over(sock, listener)?;
