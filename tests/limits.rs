@@ -488,17 +488,18 @@ fn cgroup_cpu_max_throttles_a_spinner() {
     let spin = probe("lim_spin");
     let spin = path_str(&spin);
     let s = Scratch::new("cpu");
-    let (run, rep) = reporting(sandboxed(Who::Root, &policy(r#""cgroup": {"cpu_max": 0.5}"#)), &s, "cpu");
+    // A quarter of a CPU: far enough from what a free spinner gets even on a busy machine.
+    let (run, rep) = reporting(sandboxed(Who::Root, &policy(r#""cgroup": {"cpu_max": 0.25}"#)), &s, "cpu");
     let out = run.run(&[spin, "2"]);
     let cpu = spin_cpu_ms(out.ok());
     let user = rep.event("exited")["user_ms"].as_u64().unwrap();
-    eprintln!("cpu_max 0.5 over 2 s: the spinner got {cpu} ms of CPU (report: user_ms {user})");
-    assert!(cpu <= 1300, "cpu_max 0.5 let the spinner use {cpu} ms in 2 s: {out:?}");
-    assert!(user <= 1300, "report user_ms {user}");
+    eprintln!("cpu_max 0.25 over 2 s: the spinner got {cpu} ms of CPU (report: user_ms {user})");
+    assert!(cpu <= 750, "cpu_max 0.25 let the spinner use {cpu} ms in 2 s: {out:?}");
+    assert!(user <= 750, "report user_ms {user}");
     let ctl = sandboxed(Who::Root, &default_policy()).run(&[spin, "2"]);
     let free = spin_cpu_ms(ctl.ok());
     eprintln!("control: {free} ms of CPU in 2 s");
-    assert!(free >= 1500 && free > cpu + 300, "control got only {free} ms (limited: {cpu} ms): {ctl:?}");
+    assert!(free >= 900 && free > cpu + 300, "control got only {free} ms (limited: {cpu} ms): {ctl:?}");
 }
 
 /// v1 blkio weights are 10-1000: `io_weight` / 10, clamped. Kernels with BFQ call the file
