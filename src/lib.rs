@@ -20,8 +20,9 @@
 //! 7. **unshare** (`userns`): one `unshare()`, `setgroups deny`, `uid_map`, `gid_map`.
 //! 8. **filesystem** (`mount`): private `/`, a tmpfs root, `pivot_root`, the mounts, read-only.
 //! 9. **fork #1** (`pidns`): the caller stays outside as the supervisor; the child is PID 1
-//!    and mounts `/proc`, detaches the old root, sets the hostname, brings `lo` up (`net`).
-//! 10. **fork #2** (`pidns`): PID 1 becomes init; its child is the program.
+//!    and mounts `/proc`, sets the hostname, brings `lo` up (`net`).
+//! 10. **fork #2** (`pidns`): PID 1 becomes init; its child is the program. Init detaches the
+//!     old root meanwhile (`mount::detach_old_root`); the program waits for it before its filter.
 //! 11. **program** (`pidns`, `limits`, `privs`, `seccomp`): signals restored, session,
 //!     rlimits, descriptors, cwd, identity, capabilities, no_new_privs, seccomp last.
 //! 12. **main**: the real `__libc_start_main` runs the program's constructors and `main`.

@@ -207,16 +207,7 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
         false => (None, None),
     };
     let (hold_s, hold_p) = match sup.hooks.wants_program() {
-        true => {
-            let (a, b) = nix::sys::socket::socketpair(
-                nix::sys::socket::AddressFamily::Unix,
-                nix::sys::socket::SockType::Stream,
-                None,
-                nix::sys::socket::SockFlag::SOCK_CLOEXEC,
-            )
-            .at(Step::Fork, || "socketpair(AF_UNIX)".into())?;
-            (Some(a), Some(b))
-        }
+        true => stream_pair().map(|(a, b)| (Some(a), Some(b)))?,
         false => (None, None),
     };
     match sys::fork().at(Step::Fork, || "fork()".into())? {
@@ -240,6 +231,14 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
             Ok(Pid1 { page, alive: alive_r, started: started_w, hold: hold_p, done: done_w, saved, relayed })
         }
     }
+}
+
+/// A connected pair of stream sockets: a write to a gone peer fails (MSG_NOSIGNAL) instead of
+/// raising SIGPIPE as a pipe would.
+fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
+    use nix::sys::socket::{AddressFamily, SockFlag, SockType, socketpair};
+    socketpair(AddressFamily::Unix, SockType::Stream, None, SockFlag::SOCK_CLOEXEC)
+        .at(Step::Fork, || "socketpair(AF_UNIX, SOCK_STREAM)".into())
 }
 
 /// Waits for any of `fds` to be readable (or the timeout); returns which are.
@@ -396,7 +395,7 @@ fn answer_hold(sock: Option<OwnedFd>, init: libc::pid_t, hooks: &mut dyn Supervi
     let mut b = [0u8; 1];
     if matches!(nix::unistd::read(s.as_fd(), &mut b), Ok(1)) {
         hooks.present(init);
-        let _ = nix::unistd::write(&s, b"g");
+        let _ = nix::sys::socket::send(s.as_raw_fd(), b"g", nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
     }
 }
 
@@ -431,6 +430,8 @@ pub fn exit_like(status: i32) -> ! {
 pub struct Program {
     page: SharedPage<Report>,
     started: OwnedFd,
+    /// The socket on which init says its task is done (EOF: it failed).
+    task_done: Option<OwnedFd>,
     hold: Option<OwnedFd>,
     saved: SavedSignals,
     init: libc::pid_t,
@@ -443,22 +444,40 @@ pub trait InitWatch {
     fn ready(&mut self, fd: RawFd, program: libc::pid_t) -> bool;
 }
 
-/// Step 10, fork #2. PID 1 becomes init; returns only in the program (PID 2).
-pub fn fork_program(pid1: Pid1, watch: Box<dyn InitWatch>) -> Result<Program> {
+/// Step 10, fork #2. PID 1 becomes init; returns only in the program (PID 2). Init first runs
+/// `task`, while the program sets itself up (`Program::wait_for_init`).
+pub fn fork_program(
+    pid1: Pid1,
+    watch: Box<dyn InitWatch>,
+    task: Option<impl FnOnce() -> Result<()>>,
+) -> Result<Program> {
     let init_pid = nix::unistd::getpid().as_raw();
+    let gate = match task {
+        Some(_) => Some(stream_pair()?),
+        None => None,
+    };
     match sys::fork().at(Step::Fork, || "fork()".into())? {
         None => {
             drop(watch);
             drop(pid1.alive);
             let Pid1 { page, started, hold, saved, .. } = pid1;
-            Ok(Program { page, started, hold, saved, init: init_pid })
+            let task_done = gate.map(|(r, _)| r);
+            Ok(Program { page, started, task_done, hold, saved, init: init_pid })
         }
-        Some(program) => init(program, pid1, watch),
+        Some(program) => {
+            let task = task.zip(gate.map(|(_, w)| w));
+            init(program, pid1, watch, task)
+        }
     }
 }
 
 /// PID 1: reaps every child, relays signals sent from outside, reports the program's status.
-fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> ! {
+fn init(
+    program: libc::pid_t,
+    mut pid1: Pid1,
+    mut watch: Box<dyn InitWatch>,
+    task: Option<(impl FnOnce() -> Result<()>, OwnedFd)>,
+) -> ! {
     let fail = || -> ! {
         let _ = sys::kill(program, libc::SIGKILL);
         sys::exit(125)
@@ -471,9 +490,18 @@ fn init(program: libc::pid_t, mut pid1: Pid1, mut watch: Box<dyn InitWatch>) -> 
     // Init keeps none of the caller's descriptors (see `supervise`).
     let mut keep: Vec<RawFd> = watch.fds().iter().map(|f| f.as_raw_fd()).collect();
     keep.extend([2, sfd.as_raw_fd(), pid1.alive.as_raw_fd()]);
-    keep.extend(pid1.done.iter().map(|d| d.as_raw_fd()));
+    keep.extend(pid1.done.iter().chain(task.as_ref().map(|t| &t.1)).map(|d| d.as_raw_fd()));
     if sys::close_all_except(&keep).is_err() {
         fail();
+    }
+    if let Some((work, done)) = task {
+        if let Err(e) = work() {
+            crate::log::fatal(&e);
+            fail();
+        }
+        // Not sent (EPIPE) when the program gave up on its own error, which it reports, and
+        // init then reaps it like any other end; never SIGPIPE.
+        let _ = nix::sys::socket::send(done.as_raw_fd(), b"r", nix::sys::socket::MsgFlags::MSG_NOSIGNAL);
     }
     let mut seccomp_killed = false;
     loop {
@@ -559,7 +587,27 @@ pub fn restore_signals(p: &Program) -> Result<()> {
 impl Program {
     /// The descriptors the program still needs until `started`.
     pub fn fds(&self) -> Vec<RawFd> {
-        self.hold.iter().chain([&self.started]).map(|f| f.as_raw_fd()).collect()
+        self.hold.iter().chain(&self.task_done).chain([&self.started]).map(|f| f.as_raw_fd()).collect()
+    }
+
+    /// Waits for init's task (the old root's detach): nothing of the program's own may run
+    /// before it. EOF means init failed and said why (the program is being killed).
+    pub fn wait_for_init(&mut self) -> Result<()> {
+        let Some(r) = self.task_done.take() else { return Ok(()) };
+        let mut b = [0u8; 1];
+        let got = loop {
+            match nix::unistd::read(r.as_fd(), &mut b) {
+                Err(nix::errno::Errno::EINTR) => continue,
+                other => break other,
+            }
+        };
+        match got {
+            Ok(1) => Ok(()),
+            Ok(_) => {
+                Err(crate::error::Error::refused(Step::Init, "init failed to finish the sandbox", "see the line above"))
+            }
+            Err(e) => Err(crate::error::Error::call(Step::Init, "read(init socket)", e)),
+        }
     }
 
     /// Without a PID namespace nothing ends the program when init ends: it asks for SIGKILL
@@ -586,7 +634,8 @@ impl Program {
         if let Some(h) = self.hold {
             // Setup is final (identity, namespaces): the supervisor looks before the program
             // can end. An answer of EOF only means it is gone, and PDEATHSIG follows.
-            nix::unistd::write(&h, b"h").at(Step::Fork, || "write(supervisor socket)".into())?;
+            nix::sys::socket::send(h.as_raw_fd(), b"h", nix::sys::socket::MsgFlags::MSG_NOSIGNAL)
+                .at(Step::Fork, || "send(supervisor socket)".into())?;
             let mut b = [0u8; 1];
             nix::unistd::read(h.as_fd(), &mut b).at(Step::Fork, || "read(supervisor socket)".into())?;
         }

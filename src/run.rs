@@ -64,7 +64,8 @@ pub fn run(start: &Start) -> Result<()> {
     net::setup(&policy)?;
     let (init_sock, program_sock) = seccomp::report_channel(filter.as_ref())?;
     // 10. fork #2: returns in the program; PID 1 becomes init.
-    let program = pidns::fork_program(pid1, Box::new(KillReporter::new(init_sock)))?;
+    let detach = policy.has(libc::CLONE_NEWNS).then(|| mount::detach_old_root(&plan)).flatten();
+    let mut program = pidns::fork_program(pid1, Box::new(KillReporter::new(init_sock)), detach)?;
     // 11. the program's own setup, seccomp last.
     pidns::restore_signals(&program)?;
     pidns::new_session(&policy)?;
@@ -75,6 +76,7 @@ pub fn run(start: &Start) -> Result<()> {
     privs::enter_cwd(&policy, &caller.cwd)?;
     privs::drop_privileges(&policy, id)?;
     program.die_with_init(&policy)?;
+    program.wait_for_init()?;
     let starting = program.seal()?;
     if let Some(f) = &filter {
         if let (Some(listener), Some(sock)) = (seccomp::load(f)?, program_sock) {

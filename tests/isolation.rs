@@ -251,6 +251,21 @@ fn dot_dot_does_not_leave_the_root() {
     }
 }
 
+/// At `main` the host's tree is gone and `/` is read-only: init detaches the old root while the
+/// program sets itself up, and the program waits for that. Controls: the same greps see `/proc`,
+/// and `/tmp` is writable.
+#[test]
+fn the_old_root_is_detached_before_main() {
+    let check = "grep -c ' /.oldroot' /proc/self/mountinfo; grep -c ' /proc ' /proc/self/mountinfo; \
+                 ls -a / | grep -c oldroot; touch /x 2>&1 | grep -c Read-only; touch /tmp/x && echo tmp-ok";
+    for who in identities() {
+        for i in 0..10 {
+            let out = sandboxed(who, &default_policy()).sh(check);
+            assert_eq!(out.ok().stdout, "0\n1\n0\n1\ntmp-ok\n", "as {who:?}, run {i}");
+        }
+    }
+}
+
 #[test]
 fn proc_sys_is_read_only() {
     for who in identities() {

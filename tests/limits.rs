@@ -833,6 +833,12 @@ fn report_of_a_setup_failure() {
         let (run, rep) = reporting(sandboxed(who, &policy(r#""cwd": "/tmp""#)), &s, &format!("su-ctl-{who:?}"));
         assert_eq!(run.sh("pwd").ok().stdout.trim(), "/tmp");
         assert_eq!(rep.event("exited")["reason"], "exited", "control as {who:?}");
+        // The line is never lost: init, busy finishing the sandbox meanwhile, must not kill a
+        // program that is on its way out with its own error (it did, 1 run in 75).
+        for i in 0..25 {
+            let out = sandboxed(who, &policy(r#""cwd": "/no/such/dir""#)).sh("echo ran");
+            assert!(out.code == Some(125) && one_line(&out.stderr), "as {who:?}, run {i}: {out:?}");
+        }
     }
 }
 

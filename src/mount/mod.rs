@@ -360,12 +360,21 @@ pub fn finish_in_pidns(plan: &Plan, program_is_root: bool) -> Result<()> {
                 .map_err(|e| Error::call(Step::Proc, format!("mount_setattr({p}, MOUNT_ATTR_RDONLY)"), e))?;
         }
     }
-    if plan.root == Root::Tmpfs {
+    debug!("proc", "{} procfs mounted", plan.procs.len());
+    Ok(())
+}
+
+/// The host's tree is still attached under the new root after `/proc`: with a tmpfs root it has
+/// to go, and the root becomes read-only. Init does it right after fork #2: the detach waits for
+/// an RCU grace period (0.07-0.25 ms here), which then overlaps the program's own setup; the
+/// program waits for it to end before its filter and `main`.
+pub fn detach_old_root(plan: &Plan) -> Option<impl FnOnce() -> Result<()> + use<>> {
+    (plan.root == Root::Tmpfs).then_some(|| {
         umount2(OLD_ROOT, MntFlags::MNT_DETACH).map_err(|e| err(format!("umount2({OLD_ROOT}, MNT_DETACH)"), e))?;
         std::fs::remove_dir(OLD_ROOT).at(Step::Mount, || format!("rmdir({OLD_ROOT})"))?;
         sys::mount_setattr(c"/", false, sys::MOUNT_ATTR_RDONLY, 0)
             .map_err(|e| err("mount_setattr(/, MOUNT_ATTR_RDONLY)".into(), e))?;
-    }
-    debug!("proc", "{} procfs mounted; old root detached", plan.procs.len());
-    Ok(())
+        debug!("mount", "old root detached, / read-only");
+        Ok(())
+    })
 }
