@@ -136,9 +136,6 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) die("/proc");
     if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL)) die("/proc/sys");
     ro("/proc/sys", 1);
-    if (umount2("/.oldroot", MNT_DETACH)) die("umount oldroot");
-    rmdir("/.oldroot");
-    ro("/", 0);
     if (sethostname("sandbox", 7)) die("sethostname");
     int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
     struct ifreq ifr = { 0 };
@@ -148,9 +145,19 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
     if (ioctl(s, SIOCSIFFLAGS, &ifr)) die("lo up");
     close(s);
 
+    // As selfbox does: init detaches the old root (an RCU grace period) while the program sets
+    // itself up, and the program waits for it before its filter.
+    int gate[2];
+    if (pipe2(gate, O_CLOEXEC)) die("pipe2");
     pid_t program = fork();
     if (program < 0) die("fork");
     if (program > 0) {
+        close(gate[0]);
+        if (umount2("/.oldroot", MNT_DETACH)) die("umount oldroot");
+        rmdir("/.oldroot");
+        ro("/", 0);
+        if (write(gate[1], "r", 1) != 1) die("gate");
+        close(gate[1]);
         for (;;) {
             int st;
             pid_t w = wait(&st);
@@ -158,9 +165,14 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
             if (w < 0) die("wait");
         }
     }
-    syscall(SYS_close_range, 3, ~0U, 0);
+    close(gate[1]);
+    if (gate[0] > 3) syscall(SYS_close_range, 3, gate[0] - 1, 0);
+    syscall(SYS_close_range, gate[0] + 1, ~0U, 0);
     for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
     if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0)) die("no_new_privs");
+    char b;
+    if (read(gate[0], &b, 1) != 1) die("gate");
+    close(gate[0]);
     // Architecture check, then a chain of syscall numbers that do not exist (never taken).
     static struct sock_filter f[4000];
     int k = 0;
