@@ -125,13 +125,21 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
     ro("/etc", 1);
     ro("/dev", 0);
 
+    // As selfbox does: init reports the status on a pipe and stays until the supervisor has
+    // exited, so that tearing the namespaces down is not in the caller's wait.
+    int done[2];
+    if (pipe2(done, O_CLOEXEC)) die("pipe2");
     pid_t pid1 = fork();
     if (pid1 < 0) die("fork");
     if (pid1 > 0) {
+        close(done[1]);
+        unsigned char code;
+        if (read(done[0], &code, 1) == 1) _exit(code);
         int st;
         if (waitpid(pid1, &st, 0) < 0) die("waitpid");
         _exit(status_of(st));
     }
+    close(done[0]);
     prctl(PR_SET_PDEATHSIG, SIGKILL);
     if (mount("proc", "/proc", "proc", MS_NOSUID | MS_NODEV | MS_NOEXEC, NULL)) die("/proc");
     if (mount("/proc/sys", "/proc/sys", NULL, MS_BIND | MS_REC, NULL)) die("/proc/sys");
@@ -161,11 +169,18 @@ int __libc_start_main(int (*main)(int, char **, char **), int argc, char **argv,
         for (;;) {
             int st;
             pid_t w = wait(&st);
-            if (w == program) _exit(status_of(st));
             if (w < 0) die("wait");
+            if (w != program) continue;
+            kill(-1, SIGKILL);
+            while (wait(NULL) > 0) {}
+            unsigned char code = (unsigned char)status_of(st);
+            if (write(done[1], &code, 1) != 1) _exit(code);
+            pause();
+            _exit(code);
         }
     }
     close(gate[1]);
+    close(done[1]);
     if (gate[0] > 3) syscall(SYS_close_range, 3, gate[0] - 1, 0);
     syscall(SYS_close_range, gate[0] + 1, ~0U, 0);
     for (int cap = 0; cap <= 63; cap++) prctl(PR_CAPBSET_DROP, cap, 0, 0, 0);
