@@ -233,6 +233,17 @@ pub fn fork_supervisor(saved: SavedSignals, sup: Supervision) -> Result<Pid1> {
     }
 }
 
+/// Reads one byte (0: EOF), through EINTR: a stop and continue can interrupt a blocking read.
+fn read_byte(fd: BorrowedFd) -> nix::Result<usize> {
+    let mut b = [0u8; 1];
+    loop {
+        match nix::unistd::read(fd, &mut b) {
+            Err(nix::errno::Errno::EINTR) => continue,
+            other => return other,
+        }
+    }
+}
+
 /// A connected pair of stream sockets: a write to a gone peer fails (MSG_NOSIGNAL) instead of
 /// raising SIGPIPE as a pipe would.
 fn stream_pair() -> Result<(OwnedFd, OwnedFd)> {
@@ -594,14 +605,7 @@ impl Program {
     /// before it. EOF means init failed and said why (the program is being killed).
     pub fn wait_for_init(&mut self) -> Result<()> {
         let Some(r) = self.task_done.take() else { return Ok(()) };
-        let mut b = [0u8; 1];
-        let got = loop {
-            match nix::unistd::read(r.as_fd(), &mut b) {
-                Err(nix::errno::Errno::EINTR) => continue,
-                other => break other,
-            }
-        };
-        match got {
+        match read_byte(r.as_fd()) {
             Ok(1) => Ok(()),
             Ok(_) => {
                 Err(crate::error::Error::refused(Step::Init, "init failed to finish the sandbox", "see the line above"))
@@ -636,8 +640,7 @@ impl Program {
             // can end. An answer of EOF only means it is gone, and PDEATHSIG follows.
             nix::sys::socket::send(h.as_raw_fd(), b"h", nix::sys::socket::MsgFlags::MSG_NOSIGNAL)
                 .at(Step::Fork, || "send(supervisor socket)".into())?;
-            let mut b = [0u8; 1];
-            nix::unistd::read(h.as_fd(), &mut b).at(Step::Fork, || "read(supervisor socket)".into())?;
+            read_byte(h.as_fd()).at(Step::Fork, || "read(supervisor socket)".into())?;
         }
         Ok(Starting { started: self.started })
     }
