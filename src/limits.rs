@@ -504,6 +504,12 @@ impl Hooks {
         std::str::from_utf8(&buf[..n]).ok()?.split_whitespace().next()?.parse().ok()
     }
 
+    /// The program's host pid and namespaces.
+    fn look(&self, init: libc::pid_t) -> (Option<i64>, serde_json::Map<String, serde_json::Value>) {
+        let pid = self.program_pid(init);
+        (pid, pid.map(|p| self.namespaces(p)).unwrap_or_default())
+    }
+
     fn namespaces(&self, pid: i64) -> serde_json::Map<String, serde_json::Value> {
         let mut m = serde_json::Map::new();
         let Some(proc) = &self.proc else { return m };
@@ -536,14 +542,15 @@ impl SupervisorHooks for Hooks {
     }
 
     fn present(&mut self, init: libc::pid_t) {
-        let pid = self.program_pid(init);
-        self.seen = Some((pid, pid.map(|p| self.namespaces(p)).unwrap_or_default()));
+        self.seen = Some(self.look(init));
     }
 
-    fn started(&mut self, _init: libc::pid_t) {
-        if let (Some(s), Some((pid, ns))) = (&self.status, self.seen.take()) {
-            s.line(json!({"event": "started", "pid": pid, "namespaces": ns}));
-        }
+    fn started(&mut self, init: libc::pid_t) {
+        // Taken during the hold; looked up now only if that never happened.
+        let seen = self.seen.take();
+        let Some(s) = &self.status else { return };
+        let (pid, ns) = seen.unwrap_or_else(|| self.look(init));
+        s.line(json!({"event": "started", "pid": pid, "namespaces": ns}));
     }
 
     fn exited(&mut self, o: &mut Outcome) {
